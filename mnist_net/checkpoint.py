@@ -1,0 +1,125 @@
+"""Weights files: atomic writes, safe loads (weights_only=True), and clear errors for bad files."""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .model import ModelConfig, Net
+
+FORMAT = "mnist_net/1"
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = PACKAGE_DIR.parent / "weights" / "mnist_net.pt"
+TRAIN_COMMAND = "python train.py"
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, unreadable or does not fit the model."""
+
+
+def _fix(path: Path) -> str:
+    default = Path(path).resolve() == DEFAULT_WEIGHTS.resolve()
+    cmd = TRAIN_COMMAND if default else f"{TRAIN_COMMAND} --out {path}"
+    return f"Run `{cmd}` to produce good weights (or `git checkout -- weights/` to restore the shipped ones)."
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write data to path via a temp file in the same folder and a rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save, atomically."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_weights(model: Net, path: str | os.PathLike, metrics: dict | None = None,
+                 train_state: dict | None = None) -> None:
+    """Save state_dict + config (+ metrics, + optional resume state) atomically."""
+    payload = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": metrics or {},
+    }
+    if train_state is not None:
+        payload["train_state"] = train_state
+    atomic_torch_save(payload, path)
+
+
+def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
+    """Load a weights file safely (no code execution) and check its structure; raise WeightsError."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    if not path.exists():
+        raise WeightsError(f"Weights file not found: {path}. {_fix(path)}")
+    if path.is_dir():
+        raise WeightsError(f"Weights path is a folder, not a file: {path}. {_fix(path)}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"Weights file is empty: {path}. {_fix(path)}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses anything but tensors and plain containers: a crafted pickle lands here.
+        raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights "
+                           f"(possibly unsafe code), so it was not unpickled. "
+                           f"({str(e).splitlines()[0]}) {_fix(path)}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path} "
+                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). {_fix(path)}") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
+        kind = type(obj).__name__
+        raise WeightsError(f"{path} is not an mnist_net weights file (found a {kind} without "
+                           f"format '{FORMAT}'). {_fix(path)}")
+    return obj
+
+
+def build_model(ckpt: dict, path: str | os.PathLike = "<checkpoint>") -> Net:
+    """Rebuild Net from a checkpoint's config and load its state_dict strictly."""
+    try:
+        config = ModelConfig(**ckpt.get("config", {}))
+        model = Net(**config.to_dict())
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{path} has an unusable model config {ckpt.get('config')!r} ({e}). "
+                           f"{_fix(Path(path))}") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(f"{path} holds weights for a different architecture: {first}. "
+                           f"{_fix(Path(path))}") from None
+    return model
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Net:
+    """Net in eval mode with the weights from path (default: the shipped weights)."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    model = build_model(read_checkpoint(path), path)
+    return model.to(device).eval()

@@ -1,0 +1,119 @@
+"""MNIST as in-memory tensors: read once through torchvision, normalise once, batch by index."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+DEFAULT_DATA_DIR = "./data"
+
+
+class DataError(RuntimeError):
+    """MNIST could not be read or downloaded; the message says where to put the files."""
+
+
+def default_data_dir() -> str:
+    """`$MNIST_DATA_DIR` when set (CI points it at an offline copy), else ./data."""
+    return os.environ.get("MNIST_DATA_DIR") or DEFAULT_DATA_DIR
+
+
+def _help(root: Path) -> str:
+    return (
+        f"Put the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) in {root / 'MNIST' / 'raw'}, "
+        f"or run once with network access so torchvision can download them, "
+        f"or pass --data-dir pointing at an existing torchvision MNIST folder."
+    )
+
+
+@dataclass
+class MNISTTensors:
+    """One split of MNIST held in memory: normalised float images and int64 labels."""
+
+    images: torch.Tensor  # N x 1 x 28 x 28, float32, normalised
+    labels: torch.Tensor  # N, int64
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def to(self, device) -> "MNISTTensors":
+        """Move both tensors to a device (the whole of MNIST fits on any GPU)."""
+        return MNISTTensors(self.images.to(device), self.labels.to(device))
+
+    def subset(self, n: int) -> "MNISTTensors":
+        """The first n samples (for quick runs and tests)."""
+        return MNISTTensors(self.images[:n], self.labels[:n])
+
+
+def normalize_uint8(images: torch.Tensor) -> torch.Tensor:
+    """N x 28 x 28 uint8 -> N x 1 x 28 x 28 float32 normalised with MNIST's mean and std."""
+    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+def load_raw(data_dir: str | os.PathLike | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images N x 28 x 28, int64 labels) for one split; downloads when missing and online."""
+    from torchvision.datasets import MNIST
+
+    root = Path(data_dir or default_data_dir()).expanduser()
+    split = "train" if train else "test"
+    try:
+        ds = MNIST(root=str(root), train=train, download=True)
+    except PermissionError as e:
+        raise DataError(f"Cannot write MNIST into {root} ({e.strerror}). Choose a writable "
+                        f"--data-dir, or place the files there yourself. {_help(root)}") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise DataError(f"Could not read or download MNIST ({split}) under {root}: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}. {_help(root)}") from None
+    images, labels = ds.data, ds.targets
+    expected = 60000 if train else 10000
+    if images.shape != (expected, 28, 28) or labels.shape != (expected,) or int(labels.max()) > 9:
+        raise DataError(f"MNIST {split} files under {root / 'MNIST' / 'raw'} look corrupt: got images "
+                        f"{tuple(images.shape)} and labels {tuple(labels.shape)}, expected "
+                        f"({expected}, 28, 28) and ({expected},). Delete them and download again. {_help(root)}")
+    return images, labels.long()
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, train: bool = True) -> MNISTTensors:
+    """One MNIST split as normalised in-memory tensors."""
+    images, labels = load_raw(data_dir, train)
+    return MNISTTensors(normalize_uint8(images), labels)
+
+
+def batches(data: MNISTTensors, batch_size: int, shuffle: bool, generator: torch.Generator | None = None):
+    """Yield (images, labels) batches by index; the last partial batch is kept."""
+    n = len(data)
+    if shuffle:
+        order = torch.randperm(n, generator=generator, device="cpu").to(data.labels.device)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            yield data.images[idx], data.labels[idx]
+    else:
+        for start in range(0, n, batch_size):
+            yield data.images[start:start + batch_size], data.labels[start:start + batch_size]
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """Batches per epoch with the last partial batch kept."""
+    return math.ceil(n / batch_size)
+
+
+def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image by U(-deg, deg) and shift it by U(-shift, shift) pixels, as one batched op."""
+    b = x.shape[0]
+    rand = torch.rand(b, 3, generator=generator, device="cpu").to(x.device, x.dtype) * 2 - 1
+    theta = rand[:, 0] * math.radians(max_degrees)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2/W of that range.
+    tx, ty = rand[:, 1] * max_shift * 2 / x.shape[-1], rand[:, 2] * max_shift * 2 / x.shape[-2]
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    mat = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(mat, list(x.shape), align_corners=False)
+    # Background is the normalised value of a black pixel, not 0 (which would be grey).
+    background = -MNIST_MEAN / MNIST_STD
+    out = F.grid_sample(x - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out + background
