@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     record = {
         "args": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
         "recipe": recipe.__dict__, "parameters": count_parameters(model),
-        "torch": torch.__version__, "device": describe_device(device), "resumed_from": resumed_from,
+        "torch": str(torch.__version__), "device": describe_device(device), "resumed_from": resumed_from,
     }
     best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0}
     started = time.perf_counter()

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import pickle
 import tempfile
 import zipfile
@@ -68,7 +70,9 @@ def save_weights(model: Net, path: str | os.PathLike, metrics: dict | None = Non
         "format": FORMAT,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metrics": metrics or {},
+        # Through JSON: only plain types survive, so weights_only=True can always read it back
+        # (torch.__version__, a str subclass, would otherwise make the file unloadable).
+        "metrics": json.loads(json.dumps(metrics or {}, default=str)),
     }
     if train_state is not None:
         payload["train_state"] = train_state
@@ -88,9 +92,10 @@ def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses anything but tensors and plain containers: a crafted pickle lands here.
-        raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights "
-                           f"(possibly unsafe code), so it was not unpickled. "
-                           f"({str(e).splitlines()[0]}) {_fix(path)}") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f" ({found.group(1)})" if found else ""
+        raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights{what}, "
+                           f"which could run code when unpickled, so it was not unpickled. {_fix(path)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path} "
                            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). {_fix(path)}") from None

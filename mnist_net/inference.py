@@ -1,0 +1,97 @@
+"""One drawing in, everything the demo shows out: probabilities, the 28x28 input, block and layer maps."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .model import Net
+from .render import input_image, layer_outputs, render_grid, stack_titled
+from .sketch import Sketch, SketchError, preprocess
+
+BLOCK_TITLES = {
+    "block1": "Block 1: conv 3x3 (12) > conv 3x3 (20) > conv 1x1 (10) > max-pool, 10 x 12 x 12",
+    "block2": "Block 2: conv 3x3 (16) > conv 3x3 (16), 16 x 8 x 8",
+    "block3": "Block 3: conv 3x3 (16) > conv 3x3 (16), 16 x 4 x 4",
+    "block4": "Block 4: conv 3x3 (16) > conv 2x2 (10), the 10 class scores (before softmax)",
+}
+
+
+@dataclass
+class Analysis:
+    """What the demo shows for one drawing."""
+
+    probabilities: np.ndarray                 # 10, sums to 1
+    input_view: np.ndarray                    # RGB, the 28x28 input enlarged
+    blocks: dict[str, np.ndarray]             # block name -> RGB grid of its channels
+    scales: dict[str, tuple[float, float]]    # block name -> colour scale (lo, hi)
+    layers: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> RGB grid of every layer
+    sketch: Sketch | None = None
+
+    @property
+    def prediction(self) -> int:
+        """The predicted digit."""
+        return int(self.probabilities.argmax())
+
+    def top(self, k: int = 2) -> list[tuple[int, float]]:
+        """(digit, probability) for the k most likely digits."""
+        order = np.argsort(-self.probabilities)[:k]
+        return [(int(d), float(self.probabilities[d])) for d in order]
+
+
+def image_from_editor(value) -> Image.Image | np.ndarray | None:
+    """The drawing inside an ImageEditor/Sketchpad value ({background, layers, composite}) or a plain image."""
+    if value is None or isinstance(value, (Image.Image, np.ndarray)):
+        return value
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        try:
+            return Image.open(value)
+        except (OSError, ValueError) as e:
+            raise SketchError(f"Could not open the image file: {e}") from None
+    if not isinstance(value, dict):
+        raise SketchError(f"Expected a sketchpad value or an image, got {type(value).__name__}.")
+    composite = value.get("composite")
+    if composite is not None:
+        return image_from_editor(composite)
+    parts = [image_from_editor(p) for p in [value.get("background"), *(value.get("layers") or [])]]
+    parts = [Image.fromarray(p) if isinstance(p, np.ndarray) else p for p in parts if p is not None]
+    if not parts:
+        return None
+    base = parts[0].convert("RGBA")
+    for layer in parts[1:]:
+        layer = layer.convert("RGBA")
+        if layer.size != base.size:
+            layer = layer.resize(base.size)
+        base = Image.alpha_composite(base, layer)
+    return base
+
+
+def label_names(num_classes: int = 10) -> list[str]:
+    """'0'..'9'."""
+    return [str(i) for i in range(num_classes)]
+
+
+@torch.inference_mode()
+def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
+    """Run one image through preprocessing, the model and the renderers; None for a blank canvas."""
+    sketch = preprocess(image_from_editor(image))
+    if sketch is None:
+        return None
+    blocks = model.forward_blocks(sketch.tensor)
+    logits = blocks["block4"].flatten(1)
+    probabilities = torch.softmax(logits, dim=1)[0].numpy()
+    pred = int(probabilities.argmax())
+    rendered, scales = {}, {}
+    for name, act in blocks.items():
+        labels = label_names(act.shape[1]) if name == "block4" else None
+        highlight = pred if name == "block4" else None
+        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight)
+    layers = {}
+    if with_layers:
+        for block_name, outs in layer_outputs(model, sketch.tensor).items():
+            # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
+            layers[block_name] = stack_titled([(f"{name}: {' x '.join(map(str, t.shape))}", render_grid(t)[0])
+                                               for name, t in outs.items()])
+    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)

@@ -1,0 +1,127 @@
+"""Feature maps as labelled, colour-mapped image grids (numpy + PIL, no per-pixel Python loops)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .model import Net
+
+TARGET_CELL = 72  # each map is enlarged (nearest neighbour) to about this many pixels
+LABEL_H = 14
+PAD = 4
+BG = (255, 255, 255)
+
+
+@lru_cache(maxsize=None)
+def colormap_lut(name: str = "viridis") -> np.ndarray:
+    """256 x 3 uint8 lookup table of a matplotlib colour map."""
+    import matplotlib
+
+    return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=None)
+def _font() -> ImageFont.ImageFont:
+    return ImageFont.load_default()
+
+
+def colorize(values: np.ndarray, lo: float, hi: float, cmap: str = "viridis") -> np.ndarray:
+    """Map values to RGB with a fixed scale lo..hi (same scale for every map it is called with)."""
+    span = hi - lo if hi > lo else 1.0
+    idx = np.clip((values - lo) / span * 255.0, 0, 255).astype(np.uint8)
+    return colormap_lut(cmap)[idx]
+
+
+def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement so every pixel stays a visible square."""
+    return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def block_scale(acts: np.ndarray) -> tuple[float, float]:
+    """One colour scale per block: from min(0, lowest) to the highest activation."""
+    lo, hi = float(min(0.0, acts.min())), float(acts.max())
+    return lo, (hi if hi > lo else lo + 1.0)
+
+
+def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
+                cmap: str = "viridis", scale: tuple[float, float] | None = None,
+                highlight: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """C x H x W maps -> (RGB grid image, (lo, hi) colour scale); each map labelled, with a colour bar."""
+    acts = acts.detach().float().cpu().numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts, np.float32)
+    c, h, w = acts.shape
+    labels = labels or [f"ch {i}" for i in range(c)]
+    columns = columns or (c if c <= 10 else int(np.ceil(c / 2)))
+    rows = int(np.ceil(c / columns))
+    factor = max(1, TARGET_CELL // max(h, w))
+    cell_h, cell_w = h * factor, w * factor
+    lo, hi = scale or block_scale(acts)
+    tiles = enlarge(colorize(acts.transpose(1, 2, 0), lo, hi, cmap), factor)  # (h*f) x (w*f) x C x 3
+    bar_h = 10
+    width = columns * (cell_w + PAD) + PAD
+    height = rows * (cell_h + LABEL_H + PAD) + PAD + bar_h + LABEL_H + PAD
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    for i in range(c):
+        r, col = divmod(i, columns)
+        y, x = PAD + r * (cell_h + LABEL_H + PAD) + LABEL_H, PAD + col * (cell_w + PAD)
+        canvas[y:y + cell_h, x:x + cell_w] = tiles[:, :, i]
+        if highlight == i:
+            canvas[y - 2:y, x:x + cell_w] = (220, 30, 30)
+    # Colour bar across the bottom so the scale is stated on the image itself.
+    bar_y = height - bar_h - LABEL_H - PAD
+    ramp = np.linspace(0, 255, width - 2 * PAD).astype(np.uint8)
+    canvas[bar_y:bar_y + bar_h, PAD:width - PAD] = colormap_lut(cmap)[ramp][None]
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    font = _font()
+    for i, text in enumerate(labels):
+        r, col = divmod(i, columns)
+        draw.text((PAD + col * (cell_w + PAD), PAD + r * (cell_h + LABEL_H + PAD)), text,
+                  fill=(200, 20, 20) if highlight == i else (30, 30, 30), font=font)
+    draw.text((PAD, bar_y + bar_h + 1), f"{lo:.2f}", fill=(30, 30, 30), font=font)
+    hi_text = f"{hi:.2f}"
+    draw.text((width - PAD - draw.textlength(hi_text, font=font), bar_y + bar_h + 1), hi_text,
+              fill=(30, 30, 30), font=font)
+    return np.asarray(img), (lo, hi)
+
+
+def stack_titled(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Stack RGB images vertically, each under a title line, left-aligned on a white canvas."""
+    width = max(img.shape[1] for _, img in parts)
+    height = sum(img.shape[0] + LABEL_H + PAD for _, img in parts)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    y, titles = 0, []
+    for title, img in parts:
+        titles.append((y, title))
+        canvas[y + LABEL_H:y + LABEL_H + img.shape[0], :img.shape[1]] = img
+        y += img.shape[0] + LABEL_H + PAD
+    out = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(out)
+    for ty, title in titles:
+        draw.text((PAD, ty + 1), title, fill=(0, 0, 0), font=_font())
+    return np.asarray(out)
+
+
+def input_image(pixels: np.ndarray, size: int = 224) -> np.ndarray:
+    """The 28x28 input, greyscale, enlarged without smoothing (what the network sees)."""
+    grey = (np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+    return enlarge(np.repeat(grey[..., None], 3, axis=2), max(1, size // grey.shape[0]))
+
+
+@torch.inference_mode()
+def layer_outputs(model: Net, x: torch.Tensor) -> "OrderedDict[str, OrderedDict[str, torch.Tensor]]":
+    """{block: {layer: output}} for one input, walking each named block's layers in order."""
+    out: OrderedDict = OrderedDict()
+    for block_name in model.block_names:
+        layers = OrderedDict()
+        for name, layer in getattr(model, block_name).named_children():
+            x = layer(x)
+            if isinstance(layer, torch.nn.Dropout):
+                continue  # identity at inference: it would repeat the previous map
+            # Clone: the next in-place ReLU would overwrite this tensor.
+            layers[name] = x[0].clone()
+        out[block_name] = layers
+    return out

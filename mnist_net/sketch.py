@@ -1,0 +1,132 @@
+"""Turn any drawing or image into the network's 28x28 input, the way MNIST itself was made."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import MNIST_MEAN, MNIST_STD
+
+BOX = 20          # MNIST: the digit's longer side is scaled to 20 px ...
+SIZE = 28         # ... inside a 28x28 field ...
+CENTRE = 14.0     # ... with its centre of mass at pixel (14, 14) (the mean over MNIST's test set)
+MAX_SIDE = 512    # larger inputs are downscaled first so every request takes bounded time
+INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bounding box
+
+
+class SketchError(ValueError):
+    """The input is not an image we can read; the message says what was expected."""
+
+
+@dataclass
+class Sketch:
+    """A preprocessed drawing: what the network sees."""
+
+    pixels: np.ndarray   # 28 x 28 float32 in [0, 1], white ink on black as in MNIST
+    tensor: torch.Tensor  # 1 x 1 x 28 x 28, normalised with MNIST's mean and std
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """Box-filter huge images down to about MAX_SIDE in C, before any float conversion."""
+    factor = int(np.ceil(max(image.size) / MAX_SIDE))
+    return image.reduce(factor) if factor > 1 and image.mode in ("L", "LA", "RGB", "RGBA", "I", "F") else image
+
+
+def _to_array(image) -> np.ndarray:
+    """PIL image or array -> float32 H x W x C (C in 1, 3, 4) scaled to [0, 1]."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3) \
+            and max(image.shape[:2]) > MAX_SIDE and (image.ndim == 2 or image.shape[2] in (3, 4)):
+        image = Image.fromarray(image)
+    if isinstance(image, Image.Image):
+        image = _reduce(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(image, dtype=np.float64)
+            top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+            return (arr / top).astype(np.float32)[..., None]
+        if image.mode not in ("L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        arr = np.asarray(image)
+    elif isinstance(image, np.ndarray):
+        arr = image
+    elif isinstance(image, torch.Tensor):
+        arr = image.detach().cpu().numpy()
+    else:
+        raise SketchError(f"Expected an image (PIL image or array), got {type(image).__name__}.")
+    if arr.dtype == bool:
+        arr = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.integer):
+        top = 65535.0 if arr.dtype in (np.uint16, np.int32, np.int64) and arr.max() > 255 else 255.0
+        arr = arr.astype(np.float32) / top
+    elif np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        if arr.max(initial=0.0) > 1.0:
+            arr = arr / 255.0
+    else:
+        raise SketchError(f"Unsupported pixel type {arr.dtype}.")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise SketchError(f"Expected a 2-D image with 1-4 channels, got an array of shape {arr.shape}.")
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _downscale(arr: np.ndarray) -> np.ndarray:
+    """Area-average huge inputs down to MAX_SIDE on the longer side (bounded cost per request)."""
+    h, w = arr.shape[:2]
+    factor = int(np.ceil(max(h, w) / MAX_SIDE))
+    if factor <= 1:
+        return arr
+    ph, pw = (-h) % factor, (-w) % factor
+    arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return arr.reshape(arr.shape[0] // factor, factor, arr.shape[1] // factor, factor, -1).mean((1, 3))
+
+
+def ink_map(image) -> np.ndarray:
+    """H x W float32 ink level in [0, 1], whatever the input's polarity and alpha."""
+    arr = _downscale(_to_array(image))
+    channels = arr.shape[2]
+    has_alpha = channels in (2, 4)
+    colour = arr[..., :-1] if has_alpha else arr
+    lum = colour[..., 0] if colour.shape[2] == 1 else colour[..., :3] @ np.float32([0.299, 0.587, 0.114])
+    if has_alpha and arr[..., -1].min() < 0.98:
+        alpha = arr[..., -1]
+        # Transparent background: the opaque strokes are the ink, dark or light alike.
+        return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    border = np.concatenate([lum[0], lum[-1], lum[:, 0], lum[:, -1]])
+    background = float(np.median(border))
+    ink = 1.0 - lum if background > 0.5 else lum
+    paper = 1.0 - background if background > 0.5 else background
+    # Grey paper (a photo, a scan) is not ink: stretch so the paper level maps to 0.
+    return np.clip((ink - paper) / max(1.0 - paper, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+def preprocess(image) -> Sketch | None:
+    """MNIST-style 28x28 input for any sketch or image; None when there is no ink (blank canvas)."""
+    if image is None:
+        return None
+    ink = ink_map(image)
+    mask = ink > INK_THRESHOLD
+    if ink.max(initial=0.0) < 0.3 or not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    # PIL's resize filters the whole footprint when shrinking, i.e. it anti-aliases like MNIST's pipeline.
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((new_w, new_h), resample), dtype=np.float32)
+    small = np.clip(small, 0.0, 1.0)
+    total = small.sum()
+    if total <= 0:
+        return None
+    ys, xs = np.arange(new_h, dtype=np.float32), np.arange(new_w, dtype=np.float32)
+    com_y, com_x = (small.sum(1) @ ys) / total, (small.sum(0) @ xs) / total
+    top = int(np.clip(round(CENTRE - com_y), 0, SIZE - new_h))
+    left = int(np.clip(round(CENTRE - com_x), 0, SIZE - new_w))
+    pixels = np.zeros((SIZE, SIZE), dtype=np.float32)
+    pixels[top:top + new_h, left:left + new_w] = small
+    tensor = torch.from_numpy((pixels - MNIST_MEAN) / MNIST_STD).view(1, 1, SIZE, SIZE)
+    return Sketch(pixels=pixels, tensor=tensor)
