@@ -117,7 +117,7 @@ def preprocess(image) -> Sketch | None:
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     # PIL's resize filters the whole footprint when shrinking, i.e. it anti-aliases like MNIST's pipeline.
     resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(crop, mode="F").resize((new_w, new_h), resample), dtype=np.float32)
+    small = np.asarray(Image.fromarray(crop).resize((new_w, new_h), resample), dtype=np.float32)
     small = np.clip(small, 0.0, 1.0)
     total = small.sum()
     if total <= 0:

@@ -1,0 +1,47 @@
+"""Shared fixtures: real MNIST from $MNIST_DATA_DIR (CI: ../shared/mnist), the shipped model."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mnist_net.data import load_mnist  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(what: str) -> None:
+    """A needed resource is absent: a failure in CI, a skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI must provide it)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+    candidates = [os.environ.get("MNIST_DATA_DIR"), str(ROOT.parent / "shared" / "mnist"), str(ROOT / "data")]
+    for c in candidates:
+        if c and (Path(c) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
+            return c
+    missing(f"MNIST not found in any of {[c for c in candidates if c]}")
+
+
+@pytest.fixture(scope="session")
+def test_set(data_dir):
+    return load_mnist(data_dir, train=False)
+
+
+@pytest.fixture(scope="session")
+def train_set(data_dir):
+    return load_mnist(data_dir, train=True)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)

@@ -1,0 +1,157 @@
+"""The app: predict function on drawn MNIST digits, a real Gradio server, a real browser."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import IN_CI, ROOT, missing
+from mnist_net.data import MNIST_MEAN, MNIST_STD
+from mnist_net.training import evaluate
+from mnist_net.data import MNISTTensors
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    assert app.MODEL is not None, app.MODEL_ERROR
+    return app
+
+
+def draw_like_a_user(digit: np.ndarray, rng: np.random.Generator, style: str) -> np.ndarray:
+    """A 28x28 MNIST digit (0..1, white on black) enlarged onto a big canvas at a random size and place."""
+    size = int(rng.integers(120, 400))
+    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
+    h, w = 480, 640
+    y, x = int(rng.integers(0, h - size)), int(rng.integers(0, w - size))
+    ink = np.zeros((h, w), np.uint8)
+    ink[y:y + size, x:x + size] = big
+    if style == "dark-on-light":
+        return np.dstack([255 - ink] * 3)
+    return np.dstack([np.full_like(ink, 255)] * 3 + [ink])  # light ink on a transparent canvas
+
+
+def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
+    n = 300
+    digits = (test_set.images[:n, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    labels = test_set.labels[:n].numpy()
+    direct = evaluate(app_module.MODEL, MNISTTensors(test_set.images[:n], test_set.labels[:n])).accuracy
+    rng = np.random.default_rng(0)
+    results = {}
+    for style in ("dark-on-light", "light-on-transparent"):
+        correct = 0
+        for digit, label in zip(digits, labels):
+            value = {"background": None, "layers": [], "composite": draw_like_a_user(digit, rng, style)}
+            out = app_module.predict(value)
+            correct += int(max(out[0], key=out[0].get)) == label
+        results[style] = 100.0 * correct / n
+    print(f"\n28x28 accuracy {direct:.2f}%, drawn pipeline accuracy {results}")
+    for style, acc in results.items():
+        assert acc >= direct - 2.0, (style, acc, direct)
+
+
+def test_predict_outputs_everything_for_a_digit(app_module, test_set):
+    digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
+    label, seen, b1, b2, b3, b4, l1, l2, l3, l4, status = app_module.predict(canvas, True)
+    assert max(label, key=label.get) == str(int(test_set.labels[0]))
+    assert abs(sum(label.values()) - 1.0) < 1e-4
+    assert seen.shape[0] == seen.shape[1] and seen.shape[0] >= 28 * 7
+    for img in (b1, b2, b3, b4, l1, l2, l3, l4):
+        assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
+    assert "Prediction" in status and "scale" in status
+
+
+def test_empty_canvas_is_a_friendly_state(app_module):
+    blank = {"background": None, "layers": [], "composite": np.full((280, 280, 4), 0, np.uint8)}
+    out = app_module.predict(blank)
+    assert out[0] is None and "Draw a digit" in out[-1]
+    assert app_module.predict(None)[-1] == app_module.EMPTY_MESSAGE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app_module):
+    port = free_port()
+    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app_module.demo.close()
+
+
+def digit_file(tmp_path, test_set, index, style) -> str:
+    digit = (test_set.images[index, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    ink = (digit * 255).astype(np.uint8)
+    ink = np.asarray(Image.fromarray(ink).resize((200, 200), Image.BILINEAR))
+    if style == "black-on-white":
+        img = Image.fromarray(255 - ink)
+    elif style == "white-on-transparent":
+        img = Image.fromarray(np.dstack([np.full_like(ink, 255)] * 3 + [ink]), "RGBA")
+    else:
+        img = Image.fromarray(np.dstack([np.zeros_like(ink)] * 3 + [ink]), "RGBA")
+    path = tmp_path / f"{index}-{style}.png"
+    img.save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("style", ["black-on-white", "white-on-transparent", "black-on-transparent"])
+def test_api_predict_through_a_real_server(server, tmp_path, test_set, style):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    for index in (0, 1, 2):
+        result = client.predict({"background": None, "layers": [], "composite": handle_file(
+            digit_file(tmp_path, test_set, index, style))}, api_name="/predict")
+        assert result[0]["label"] == str(int(test_set.labels[index])), (style, index, result[0])
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
+    path = chromium_path()
+    if not path:
+        missing("Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(server, wait_until="networkidle")
+        canvas = page.locator("#sketchpad canvas").first
+        expect(canvas).to_be_visible(timeout=20_000)
+        # No clicking on any tool: a visitor draws the moment the page opens.
+        expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(
+            __import__("re").compile("highlight"), timeout=10_000)
+        box = canvas.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        # A "7": a top bar, then a long diagonal down to the left.
+        page.mouse.move(cx - 60, cy - 80)
+        page.mouse.down()
+        for i in range(1, 11):
+            page.mouse.move(cx - 60 + 12 * i, cy - 80)
+        for i in range(1, 16):
+            page.mouse.move(cx + 60 - 5 * i, cy - 80 + 11 * i)
+        page.mouse.up()
+        expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+        for name in ("block1", "block2", "block3", "block4"):
+            img = page.locator(f"#{name}-maps img")
+            expect(img).to_be_visible(timeout=10_000)
+            assert img.evaluate("el => el.naturalWidth") > 100
+        expect(page.locator("#seen img")).to_be_visible()
+        shot = tmp_path / "app-drawn-7.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        browser.close()

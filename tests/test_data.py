@@ -1,0 +1,74 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, load_mnist, load_raw, random_affine
+
+
+def test_real_mnist_in_memory(test_set):
+    assert test_set.images.shape == (10000, 1, 28, 28) and test_set.images.dtype == torch.float32
+    assert test_set.labels.shape == (10000,) and set(test_set.labels.unique().tolist()) == set(range(10))
+    # normalised once with the usual constants: the background is (0 - mean) / std
+    assert test_set.images.min().item() == pytest.approx(-MNIST_MEAN / MNIST_STD, abs=1e-5)
+
+
+def test_batches_cover_every_sample_once(test_set):
+    g = torch.Generator().manual_seed(0)
+    seen = torch.cat([y for _, y in batches(test_set, 128, shuffle=True, generator=g)])
+    assert len(seen) == 10000
+    assert torch.equal(torch.bincount(seen), torch.bincount(test_set.labels))
+
+
+def test_random_affine_keeps_background_black(test_set):
+    x = test_set.images[:64]
+    out = random_affine(x, 7.0, 1.0, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    corner = out[:, :, :2, :2]
+    torch.testing.assert_close(corner, torch.full_like(corner, -MNIST_MEAN / MNIST_STD), atol=1e-4, rtol=0)
+    assert not torch.equal(out, x)
+
+
+def test_missing_dataset_offline_gives_clear_message(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tvm
+
+    # No network here or in CI: make the download fail fast the way an offline machine does.
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvm, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as e:
+        load_mnist(tmp_path / "empty", train=False)
+    msg = str(e.value)
+    assert "t10k-images-idx3-ubyte" in msg and str(tmp_path / "empty") in msg
+
+
+def test_corrupt_idx_file(tmp_path, data_dir):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        shutil.copy(os.path.join(data_dir, "MNIST", "raw", name), raw / name)
+    data = (raw / "t10k-images-idx3-ubyte").read_bytes()
+    (raw / "t10k-images-idx3-ubyte").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataError) as e:
+        load_raw(tmp_path, train=False)
+    assert "MNIST" in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_read_only_data_dir_with_data_works(data_dir):
+    # CI's copy of shared/ has no write bits: reading an existing copy must not try to write.
+    images, labels = load_raw(data_dir, train=False)
+    assert images.shape == (10000, 28, 28)
+
+
+def test_read_only_empty_dir_gives_clear_message(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tvm
+
+    def offline(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tvm, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as e:
+        load_mnist(tmp_path / "ro", train=False)
+    assert "writable" in str(e.value) or "Permission" in str(e.value)

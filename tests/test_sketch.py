@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_net.data import MNIST_MEAN, MNIST_STD
+from mnist_net.sketch import CENTRE, SketchError, preprocess
+
+
+def thick_digit_canvas(h=600, w=900):
+    """An off-centre, oversized, thick stroke 'L' in black on white."""
+    img = np.full((h, w), 255, np.uint8)
+    img[40:560, 600:680] = 0      # vertical bar
+    img[480:560, 600:860] = 0     # foot
+    return img
+
+
+def ink_box(pixels, thr=0.05):
+    ys, xs = np.nonzero(pixels > thr)
+    return ys.min(), ys.max(), xs.min(), xs.max()
+
+
+def centre_of_mass(pixels):
+    ys, xs = np.mgrid[:28, :28]
+    return (pixels * ys).sum() / pixels.sum(), (pixels * xs).sum() / pixels.sum()
+
+
+def test_off_centre_oversized_digit_is_boxed_and_centred():
+    s = preprocess(thick_digit_canvas())
+    assert s.pixels.shape == (28, 28) and s.tensor.shape == (1, 1, 28, 28)
+    y0, y1, x0, x1 = ink_box(s.pixels)
+    assert y1 - y0 + 1 <= 20 and x1 - x0 + 1 <= 20
+    assert max(y1 - y0, x1 - x0) + 1 >= 19  # the longer side is scaled to 20 px
+    cy, cx = centre_of_mass(s.pixels)
+    assert abs(cy - CENTRE) <= 0.5 and abs(cx - CENTRE) <= 0.5
+    np.testing.assert_allclose(s.tensor.numpy()[0, 0], (s.pixels - MNIST_MEAN) / MNIST_STD, rtol=1e-6)
+
+
+def test_polarity_and_alpha_give_the_same_input():
+    dark_on_light = thick_digit_canvas()
+    ink = 255 - dark_on_light
+    light_on_dark = ink
+    rgba_white_on_transparent = np.dstack([np.full_like(ink, 255)] * 3 + [ink])
+    rgba_black_on_transparent = np.dstack([np.zeros_like(ink)] * 3 + [ink])
+    rgb = np.dstack([dark_on_light] * 3)
+    ref = preprocess(dark_on_light).pixels
+    for variant in (light_on_dark, rgba_white_on_transparent, rgba_black_on_transparent, rgb,
+                    Image.fromarray(rgba_black_on_transparent, "RGBA")):
+        np.testing.assert_allclose(preprocess(variant).pixels, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("image", [
+    np.full((300, 300), 255, np.uint8),                       # blank white canvas
+    np.zeros((300, 300), np.uint8),                           # blank black canvas
+    np.zeros((300, 300, 4), np.uint8),                        # fully transparent
+    np.full((300, 300), 250, np.uint8) - (np.arange(300) % 3 == 0).astype(np.uint8)[None],  # faint noise
+    None,
+], ids=["white", "black", "transparent", "near-blank", "none"])
+def test_blank_and_near_blank_are_empty(image):
+    assert preprocess(image) is None
+
+
+def test_sixteen_bit_greyscale():
+    img = np.zeros((200, 200), np.uint16)
+    img[30:170, 90:110] = 60000
+    s = preprocess(Image.fromarray(img))
+    assert s is not None and s.pixels.max() > 0.9
+
+
+def test_unreadable_input_raises_a_clear_error():
+    with pytest.raises(SketchError):
+        preprocess("not an image")
+    with pytest.raises(SketchError):
+        preprocess(np.zeros((5, 5, 7), np.uint8))
+
+
+def test_mnist_digits_survive_the_round_trip(test_set):
+    """A real MNIST digit, enlarged and drawn elsewhere on a canvas, comes back nearly as it was."""
+    raw = (test_set.images[:50, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    errs = []
+    for digit in raw:
+        big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((280, 280), Image.BILINEAR))
+        canvas = np.zeros((500, 700), np.uint8)
+        canvas[120:400, 300:580] = big
+        errs.append(np.abs(preprocess(canvas).pixels - digit).mean())
+    assert np.median(errs) < 0.06

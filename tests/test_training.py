@@ -1,0 +1,100 @@
+import json
+
+import pytest
+import torch
+
+import train as train_cli
+from mnist_net import training
+from mnist_net.checkpoint import load_model
+from mnist_net.data import MNISTTensors
+from mnist_net.model import Net
+from mnist_net.training import RECIPES, evaluate, fit
+
+
+def test_short_real_training_learns(train_set, test_set):
+    train = train_set.subset(3000)
+    held_out = MNISTTensors(test_set.images[:2000], test_set.labels[:2000])
+    model = Net()
+    before = evaluate(model, held_out)
+    history = fit(model, train, held_out, RECIPES["reliable"], epochs=2, batch_size=128, seed=0,
+                  progress=False, log=lambda _: None)
+    after = evaluate(model, held_out)
+    assert history.train_loss[1] < history.train_loss[0]
+    assert after.loss < before.loss / 3
+    assert after.accuracy > 80.0, after.line()  # chance is 10%
+    assert history.test_accuracy[-1] == pytest.approx(after.accuracy)
+
+
+def test_eval_result_line_matches_the_assignment_format():
+    line = training.EvalResult(0.0184, 9951, 10000).line()
+    assert line == "Test set: Average loss: 0.0184, Accuracy: 9951/10000 (99.51%)"
+
+
+def _run(tmp_path, name, *extra, data_dir):
+    out = tmp_path / name / "w.pt"
+    argv = ["--epochs", "2", "--train-subset", "512", "--seed", "5", "--no-progress",
+            "--data-dir", data_dir, "--out", str(out), *extra]
+    return train_cli.main(argv), out
+
+
+def test_cli_writes_weights_metrics_curves(tmp_path, data_dir, capsys):
+    code, out = _run(tmp_path, "a", data_dir=data_dir)
+    assert code == 0
+    text = capsys.readouterr().out
+    assert text.count("Test set: Average loss:") == 2 and "Total params: 14,120" in text
+    assert "First epoch >= 99.4%" in text and "Time per epoch" in text
+    metrics = json.loads(out.with_name("w.metrics.json").read_text())
+    assert metrics["args"]["seed"] == 5 and metrics["recipe"]["name"] == "reliable"
+    assert len(metrics["history"]["test_accuracy"]) == 2 and metrics["torch"] == torch.__version__
+    assert out.with_name("w.curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = load_model(out)
+    assert isinstance(best, Net)
+    assert torch.load(out, weights_only=True)["metrics"]["epoch"] == metrics["best_epoch"]
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypatch):
+    code, full = _run(tmp_path, "full", data_dir=data_dir)
+    assert code == 0
+
+    real_epoch, calls = training.train_epoch, {"n": 0}
+
+    def interrupted_in_second_epoch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
+    code, part = _run(tmp_path, "part", data_dir=data_dir)
+    assert code == 130
+    metrics = json.loads(part.with_name("w.metrics.json").read_text())
+    assert metrics["interrupted"] and metrics["epochs_done"] == 1
+    assert part.exists()  # best weights of the finished epochs are kept
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+
+    code = train_cli.main(["--resume", str(part.with_name("w.last.pt")), "--no-progress"])
+    assert code == 0
+    a = torch.load(full.with_name("w.last.pt"), weights_only=True)
+    b = torch.load(part.with_name("w.last.pt"), weights_only=True)
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert a["metrics"]["history"]["test_accuracy"] == b["metrics"]["history"]["test_accuracy"]
+
+
+def test_resume_rejects_a_plain_weights_file(tmp_path, data_dir, capsys):
+    from mnist_net.checkpoint import save_weights
+
+    p = tmp_path / "plain.pt"
+    save_weights(Net(), p)
+    assert train_cli.main(["--resume", str(p)]) == 2
+    assert "no training state" in capsys.readouterr().err
+
+
+def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
+    import torchvision.datasets.mnist as tvm
+
+    monkeypatch.setattr(tvm, "download_and_extract_archive",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("network is unreachable")))
+    assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err and "MNIST" in err
