@@ -1,22 +1,28 @@
-"""Draw a digit, watch the 14,120-parameter CNN read it: prediction, input and every block's feature maps."""
+"""Draw a digit, watch the 14,120-parameter CNN read it: prediction, saliency and every block's feature maps."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
+import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
+from mnist_net.explain import conv1_kernels, one_by_one_mixing
 from mnist_net.inference import BLOCK_TITLES, analyze
 from mnist_net.model import Net
+from mnist_net.report import architecture_rows, curve_rows, load_report
 from mnist_net.sketch import SketchError
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted((HERE / "examples").glob("*.png"))
 WEIGHTS = Path(os.environ.get("MNIST_NET_WEIGHTS", DEFAULT_WEIGHTS))
 CANVAS = 280       # 10x MNIST's 28 px
-BRUSH_RADIUS = 9   # ~1/10 of a digit's height, like MNIST's strokes after downscaling
+BRUSH_RADIUS = 9   # strokes ~1/10 of a digit's height, like MNIST's after downscaling
+# Each predict takes a few ms of CPU; more parallel workers than cores only adds contention,
+# and a bounded queue turns a flood of visitors into a clear "queue full" instead of ever-growing waits.
+CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+QUEUE_SIZE = 256
 
 
 def _load() -> tuple[Net | None, str | None]:
@@ -27,28 +33,38 @@ def _load() -> tuple[Net | None, str | None]:
 
 
 MODEL, MODEL_ERROR = _load()
+REPORT = load_report(WEIGHTS)
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
 BLOCKS = list(BLOCK_TITLES)
+N_IMAGES = 2 + 2 * len(BLOCKS)  # input view, saliency, block grids, layer stacks
 
 
 def predict(sketch, show_layers: bool = False):
-    """Sketchpad value (or image) -> label, network input, 4 block grids, 4 layer stacks, status text."""
-    n_out = 1 + 1 + len(BLOCKS) + len(BLOCKS)
+    """Sketchpad value (or image) -> label, input view, saliency, 4 block grids, 4 layer stacks, status."""
     if MODEL is None:
-        return (None,) * n_out + (f"**The model could not be loaded.** {MODEL_ERROR}",)
+        return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",)
     try:
         result = analyze(MODEL, sketch, with_layers=bool(show_layers))
     except SketchError as e:
-        return (None,) * n_out + (f"**Could not read this image.** {e}",)
+        return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",)
     if result is None:
-        return (None,) * n_out + (EMPTY_MESSAGE,)
+        return (None,) * (1 + N_IMAGES) + (EMPTY_MESSAGE,)
     label = {str(d): float(p) for d, p in enumerate(result.probabilities)}
     (best, p1), (second, p2) = result.top(2)
     blocks = [result.blocks[b] for b in BLOCKS]
-    layers = [result.layers.get(b) if show_layers else None for b in BLOCKS]
-    status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: {second} ({p2:.1%}). "
-              + " ".join(f"{b} scale {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
-    return (label, result.input_view, *blocks, *layers, status)
+    layers = [result.layers.get(b) for b in BLOCKS]
+    status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). "
+              f"Saliency scale: ±{result.saliency_scale:.3f} (red raises the score of {best}, blue lowers it). "
+              + " ".join(f"{b}: {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
+    return (label, result.input_view, result.saliency, *blocks, *layers, status)
+
+
+def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
+    """Run a misclassified test digit through the same pipeline and show it on the Draw tab."""
+    digit = REPORT.misclassified[evt.index]
+    *outs, status = predict(digit.as_drawing(CANVAS), show_layers)
+    note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
+    return (*outs, note + status, gr.Tabs(selected="draw"))
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our
@@ -70,50 +86,104 @@ SELECT_BRUSH_JS = """
 with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as demo:
     gr.Markdown(
         "# How a 14,120-parameter CNN reads your digit\n"
-        "Draw a digit. The drawing is cropped, scaled to 20 px and centred in 28x28 the way MNIST was made, "
-        "then run through four blocks of 3x3 convolutions (no fully connected layer). "
-        "Each grid shows one block's channels on one colour scale (dark = low, yellow = high; the bar under "
-        "each grid gives the numbers)."
+        "Draw a digit. It is cropped, scaled to 20 px and centred in 28x28 the way MNIST was made, then run "
+        "through four blocks of 3x3 convolutions with no fully connected layer (the assignment's network, "
+        "trained to >= 99.4% on MNIST's test set)."
     )
     if MODEL_ERROR:
-        gr.Markdown(f"> **The model could not be loaded.** {MODEL_ERROR}")
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
-            sketch = gr.Sketchpad(
-                label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
-                canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-            )
-            show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)",
-                                      value=False)
-        with gr.Column(scale=1, min_width=300):
-            label = gr.Label(num_top_classes=3, label="Prediction", elem_id="prediction")
-            seen = gr.Image(label="What the network sees (28x28, normalised as in training)", height=224,
-                            width=224, interactive=False, elem_id="seen", buttons=[])
-    status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
-    block_images, layer_images = [], []
-    with gr.Row():
-        for pair in (BLOCKS[:2], BLOCKS[2:]):
-            with gr.Column():
-                for name in pair:
-                    # Title as Markdown, not as the image label, which would cover the first channels' labels.
-                    gr.Markdown(f"**{BLOCK_TITLES[name]}**")
-                    block_images.append(gr.Image(show_label=False, interactive=False,
-                                                 elem_id=f"{name}-maps", buttons=[], height="auto"))
-    with gr.Accordion("Every layer of every block", open=False):
-        for name in BLOCKS:
-            layer_images.append(gr.Image(label=f"{name}: layer by layer (tick the box above)", interactive=False,
-                                         elem_id=f"{name}-layers", buttons=[]))
-    if EXAMPLES:
-        gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], label="Real MNIST test digits")
+        gr.Markdown(f"> **The model could not be loaded.** {MODEL_ERROR}", elem_id="model-error")
+    with gr.Tabs() as tabs:
+        with gr.Tab("Draw", id="draw"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    sketch = gr.Sketchpad(
+                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
+                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+                    )
+                    show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)",
+                                              value=False)
+                with gr.Column(scale=1, min_width=300):
+                    label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+                    with gr.Row():
+                        seen = gr.Image(label="What the network sees (28x28)", interactive=False, elem_id="seen",
+                                        buttons=[])
+                        why = gr.Image(label="Why: input gradient of the predicted class", interactive=False,
+                                       elem_id="saliency", buttons=[])
+            status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
+            gr.Markdown("Each grid shows one block's channels on one colour scale (dark = low, yellow = high; "
+                        "the bar under each grid gives the numbers).")
+            block_images, layer_images = [], []
+            with gr.Row():
+                for pair in (BLOCKS[:2], BLOCKS[2:]):
+                    with gr.Column():
+                        for name in pair:
+                            # Title as Markdown: an image label would cover the first channels' labels.
+                            gr.Markdown(f"**{BLOCK_TITLES[name]}**")
+                            block_images.append(gr.Image(show_label=False, interactive=False,
+                                                         elem_id=f"{name}-maps", buttons=[], height="auto"))
+            with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False):
+                for name in BLOCKS:
+                    layer_images.append(gr.Image(label=f"{name}, layer by layer", interactive=False,
+                                                 elem_id=f"{name}-layers", buttons=[]))
+            if EXAMPLES:
+                # Loading an example into the canvas does not fire its change event, so run predict on click.
+                gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict,
+                            outputs=[label, seen, why, *block_images, *layer_images, status],
+                            run_on_click=True, cache_examples=False, api_name=False,
+                            label="Real MNIST test digits (click one)")
 
+        outputs = [label, seen, why, *block_images, *layer_images, status]
+
+        with gr.Tab("Model", id="model", elem_id="model-tab"):
+            for problem in REPORT.problems:
+                gr.Markdown(f"> {problem}")
+            ev = REPORT.evaluation
+            if ev:
+                gr.Markdown(f"### Shipped weights on the 10,000 MNIST test digits\n`{ev['line']}`")
+            if REPORT.metrics:
+                m = REPORT.metrics
+                acc_rows, loss_rows = curve_rows(m["history"])
+                gr.Markdown(f"### Training run (recipe `{m['recipe']['name']}`, seed {m['args']['seed']}, "
+                            f"{m['device']}): first epoch >= 99.4%: {m.get('first_epoch_at_99_4')}, "
+                            f"best {m.get('best_accuracy')}% at epoch {m.get('best_epoch')}")
+                with gr.Row():
+                    gr.LinePlot(pd.DataFrame(acc_rows, columns=["epoch", "accuracy", "series"]), x="epoch",
+                                y="accuracy", color="series", title="Test accuracy per epoch (99.4% line marked)",
+                                elem_id="accuracy-plot", y_lim=[97.5, 100])
+                    gr.LinePlot(pd.DataFrame(loss_rows, columns=["epoch", "loss", "series"]), x="epoch", y="loss",
+                                color="series", title="Loss per epoch", elem_id="loss-plot")
+            gr.Markdown("### Architecture (the assignment's table; ReLUs are parameter-free and not listed)")
+            if MODEL is not None:
+                gr.Dataframe(pd.DataFrame(architecture_rows(MODEL),
+                                          columns=["block", "layer", "type", "output", "params"]),
+                             interactive=False, elem_id="architecture", max_height=400)
+                gr.Markdown(f"Total trainable parameters: **{sum(r[4] for r in architecture_rows(MODEL)):,}**")
+                gr.Markdown("### What the first layers learned")
+                with gr.Row():
+                    gr.Image(conv1_kernels(MODEL), label="conv1: the 12 learned 3x3 kernels (blue < 0 < red)",
+                             interactive=False, buttons=[], elem_id="kernels")
+                    gr.Image(one_by_one_mixing(MODEL), label="block1's 1x1 conv: 10 outputs mixing 20 channels",
+                             interactive=False, buttons=[], elem_id="mixing")
+            if ev:
+                gr.Markdown("### Confusion matrix (rows: true digit, columns: predicted)")
+                gr.Dataframe(pd.DataFrame([[str(d), *row] for d, row in enumerate(ev["confusion_matrix"])],
+                                          columns=["true \\ predicted", *[str(d) for d in range(10)]]),
+                             interactive=False, elem_id="confusion")
+                gr.Markdown(f"### The {len(REPORT.misclassified)} misclassified test digits "
+                            "(click one to analyse it on the Draw tab)")
+                gallery = gr.Gallery([(d.as_drawing(112), d.caption) for d in REPORT.misclassified],
+                                     columns=8, height="auto", allow_preview=False, elem_id="misclassified")
+                gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, tabs], api_name=False,
+                               show_progress="hidden")
     demo.load(None, js=SELECT_BRUSH_JS)
 
-    outputs = [label, seen, *block_images, *layer_images, status]
     sketch.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name="predict",
-                  show_progress="hidden", trigger_mode="always_last")
+                  show_progress="hidden", trigger_mode="always_last", concurrency_limit=CONCURRENCY)
     show_layers.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name=False,
-                       show_progress="hidden")
+                       show_progress="hidden", concurrency_limit=CONCURRENCY)
+
+demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
-from .data import DataError, MNISTTensors, default_data_dir, load_mnist
-from .training import EvalResult, evaluate, predictions
+from .artifacts import write_json
+from .checkpoint import atomic_write_bytes
+from .data import DataError, MNISTTensors, default_data_dir, load_raw, normalize_uint8
+from .training import EvalResult, predictions
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -31,30 +38,78 @@ def format_report(result: EvalResult, cm: torch.Tensor) -> str:
 
 
 def run(weights=None, data_dir=None, test: MNISTTensors | None = None) -> tuple[EvalResult, torch.Tensor, torch.Tensor]:
-    """(result, confusion matrix, probabilities N x 10) for a weights file on the test set."""
+    """(result, confusion matrix, probabilities N x 10) for a weights file on the test set, in one pass."""
     model = load_model(weights)
     test = test if test is not None else load_mnist(data_dir, train=False)
-    result = evaluate(model, test)
     probs = predictions(model, test)
-    return result, confusion_matrix(test.labels, probs.argmax(1)), probs
+    loss = F.nll_loss(probs.clamp_min(1e-30).log(), test.labels, reduction="sum").item() / len(test)
+    predicted = probs.argmax(1)
+    result = EvalResult(loss, int((predicted == test.labels).sum()), len(test))
+    return result, confusion_matrix(test.labels, predicted), probs
+
+
+def artifact_paths(weights, out_dir) -> tuple[Path, Path]:
+    """(eval JSON, misclassified sprite PNG) for a weights file, inside out_dir."""
+    stem = Path(weights).stem
+    return Path(out_dir) / f"{stem}.eval.json", Path(out_dir) / f"{stem}.misclassified.png"
+
+
+def write_artifacts(weights, out_dir, result: EvalResult, cm: torch.Tensor, probs: torch.Tensor,
+                    raw_images: torch.Tensor, labels: torch.Tensor, columns: int = 10) -> tuple[Path, Path]:
+    """Small files the app's Model tab reads: metrics, confusion matrix, misclassified digits (sprite)."""
+    json_path, sprite_path = artifact_paths(weights, out_dir)
+    predicted = probs.argmax(1)
+    wrong = torch.nonzero(predicted != labels).flatten()
+    top2 = probs.topk(2, dim=1)
+    records = [{"index": int(i), "label": int(labels[i]), "predicted": int(predicted[i]),
+                "confidence": round(float(probs[i, predicted[i]]), 4),
+                "probability_of_label": round(float(probs[i, labels[i]]), 4),
+                "runner_up": int(top2.indices[i, 1])} for i in wrong]
+    rows = max(1, -(-len(records) // columns))
+    sprite = np.zeros((rows * 28, columns * 28), np.uint8)
+    for k, i in enumerate(wrong.tolist()):
+        r, c = divmod(k, columns)
+        sprite[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = raw_images[i].numpy()
+    buf = io.BytesIO()
+    Image.fromarray(sprite).save(buf, format="PNG", optimize=True)
+    atomic_write_bytes(sprite_path, buf.getvalue())
+    write_json({
+        "weights": Path(weights).name, "line": result.line(), "loss": round(result.loss, 6),
+        "correct": result.correct, "total": result.total, "accuracy": round(result.accuracy, 4),
+        "per_class_accuracy": [round(100.0 * int(cm[d, d]) / max(int(cm[d].sum()), 1), 4) for d in range(cm.shape[0])],
+        "confusion_matrix": cm.tolist(), "misclassified": records,
+        "sprite": {"file": sprite_path.name, "columns": columns, "cell": 28},
+    }, json_path)
+    return json_path, sprite_path
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m mnist_net.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="weights file (default: %(default)s)")
     p.add_argument("--data-dir", default=default_data_dir(), help="torchvision MNIST root (default: %(default)s)")
+    p.add_argument("--artifacts", metavar="DIR", default=None,
+                   help="also write <weights>.eval.json and <weights>.misclassified.png into DIR "
+                        "(the app's Model tab reads them from weights/)")
     args = p.parse_args(argv)
     try:
-        test = load_mnist(args.data_dir, train=False)
+        raw, labels = load_raw(args.data_dir, train=False)
+        test = MNISTTensors(normalize_uint8(raw), labels)
         t0 = time.perf_counter()
-        result, cm, _ = run(args.weights, test=test)
+        result, cm, probs = run(args.weights, test=test)
         seconds = time.perf_counter() - t0
+        if args.artifacts:
+            written = write_artifacts(args.weights, args.artifacts, result, cm, probs, raw, labels)
     except (WeightsError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: could not write the artifacts: {e}", file=sys.stderr)
         return 2
     print(result.line())
     print(format_report(result, cm))
     print(f"\nEvaluated {args.weights} on {result.total} test images in {seconds:.2f} s (after data loading).")
+    if args.artifacts:
+        print("Wrote " + " and ".join(str(w) for w in written))
     return 0
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .explain import saliency, saliency_overlay
 from .model import Net
 from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import Sketch, SketchError, preprocess
@@ -27,6 +28,8 @@ class Analysis:
     input_view: np.ndarray                    # RGB, the 28x28 input enlarged
     blocks: dict[str, np.ndarray]             # block name -> RGB grid of its channels
     scales: dict[str, tuple[float, float]]    # block name -> colour scale (lo, hi)
+    saliency: np.ndarray | None = None        # RGB: d(score of the prediction)/d(input) over the input
+    saliency_scale: float = 0.0
     layers: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> RGB grid of every layer
     sketch: Sketch | None = None
 
@@ -94,4 +97,6 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
             layers[block_name] = stack_titled([(f"{name}: {' x '.join(map(str, t.shape))}", render_grid(t)[0])
                                                for name, t in outs.items()])
-    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
+    grad, _ = saliency(model, sketch.tensor, target=pred)
+    overlay, sal_scale = saliency_overlay(sketch.pixels, grad)
+    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, overlay, sal_scale, layers, sketch)

@@ -29,6 +29,20 @@ def _font() -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
+@lru_cache(maxsize=64)
+def _glyph(ch: str) -> np.ndarray:
+    font = _font()
+    width = max(1, int(np.ceil(font.getlength(ch))))
+    img = Image.new("RGB", (width, LABEL_H), BG)
+    ImageDraw.Draw(img).text((0, 0), ch, fill=(30, 30, 30), font=font)
+    return np.asarray(img)
+
+
+def text_image(text: str) -> np.ndarray:
+    """Dark text on white, LABEL_H high, from cached glyphs (PIL text drawing costs ~0.5 ms a call)."""
+    return np.concatenate([_glyph(ch) for ch in text], axis=1)
+
+
 def colorize(values: np.ndarray, lo: float, hi: float, cmap: str = "viridis") -> np.ndarray:
     """Map values to RGB with a fixed scale lo..hi (same scale for every map it is called with)."""
     span = hi - lo if hi > lo else 1.0
@@ -47,27 +61,25 @@ def block_scale(acts: np.ndarray) -> tuple[float, float]:
     return lo, (hi if hi > lo else lo + 1.0)
 
 
-def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
-                cmap: str = "viridis", scale: tuple[float, float] | None = None,
-                highlight: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-    """C x H x W maps -> (RGB grid image, (lo, hi) colour scale); each map labelled, with a colour bar."""
-    acts = acts.detach().float().cpu().numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts, np.float32)
-    c, h, w = acts.shape
-    labels = labels or [f"ch {i}" for i in range(c)]
-    columns = columns or (c if c <= 10 else int(np.ceil(c / 2)))
-    rows = int(np.ceil(c / columns))
-    factor = max(1, TARGET_CELL // max(h, w))
+@lru_cache(maxsize=256)
+def _frame(c: int, h: int, w: int, labels: tuple[str, ...], columns: int, highlight: int | None, cmap: str,
+           cell: int = TARGET_CELL):
+    """The parts of a grid that do not depend on the values: white canvas, labels, colour bar, positions.
+
+    Cached, so a live drawing only pays for colouring and pasting the maps (the demo renders every stroke).
+    """
+    rows = -(-c // columns)
+    factor = max(1, cell // max(h, w))
     cell_h, cell_w = h * factor, w * factor
-    lo, hi = scale or block_scale(acts)
-    tiles = enlarge(colorize(acts.transpose(1, 2, 0), lo, hi, cmap), factor)  # (h*f) x (w*f) x C x 3
     bar_h = 10
     width = columns * (cell_w + PAD) + PAD
     height = rows * (cell_h + LABEL_H + PAD) + PAD + bar_h + LABEL_H + PAD
     canvas = np.full((height, width, 3), 255, np.uint8)
+    positions = []
     for i in range(c):
         r, col = divmod(i, columns)
         y, x = PAD + r * (cell_h + LABEL_H + PAD) + LABEL_H, PAD + col * (cell_w + PAD)
-        canvas[y:y + cell_h, x:x + cell_w] = tiles[:, :, i]
+        positions.append((y, x))
         if highlight == i:
             canvas[y - 2:y, x:x + cell_w] = (220, 30, 30)
     # Colour bar across the bottom so the scale is stated on the image itself.
@@ -76,16 +88,35 @@ def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None
     canvas[bar_y:bar_y + bar_h, PAD:width - PAD] = colormap_lut(cmap)[ramp][None]
     img = Image.fromarray(canvas)
     draw = ImageDraw.Draw(img)
-    font = _font()
     for i, text in enumerate(labels):
-        r, col = divmod(i, columns)
-        draw.text((PAD + col * (cell_w + PAD), PAD + r * (cell_h + LABEL_H + PAD)), text,
-                  fill=(200, 20, 20) if highlight == i else (30, 30, 30), font=font)
-    draw.text((PAD, bar_y + bar_h + 1), f"{lo:.2f}", fill=(30, 30, 30), font=font)
-    hi_text = f"{hi:.2f}"
-    draw.text((width - PAD - draw.textlength(hi_text, font=font), bar_y + bar_h + 1), hi_text,
-              fill=(30, 30, 30), font=font)
-    return np.asarray(img), (lo, hi)
+        y, x = positions[i]
+        draw.text((x, y - LABEL_H), text, fill=(200, 20, 20) if highlight == i else (30, 30, 30), font=_font())
+    canvas = np.asarray(img)
+    canvas.flags.writeable = False
+    return canvas, tuple(positions), factor, bar_y + bar_h + 1
+
+
+def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
+                cmap: str = "viridis", scale: tuple[float, float] | None = None,
+                highlight: int | None = None, cell: int = TARGET_CELL) -> tuple[np.ndarray, tuple[float, float]]:
+    """C x H x W maps -> (RGB grid image, (lo, hi) colour scale); each map labelled, with a colour bar."""
+    acts = acts.detach().float().cpu().numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts, np.float32)
+    c, h, w = acts.shape
+    labels = tuple(labels or [f"ch {i}" for i in range(c)])
+    columns = columns or (c if c <= 10 else -(-c // 2))
+    template, positions, factor, text_y = _frame(c, h, w, labels, columns, highlight, cmap, cell)
+    lo, hi = scale or block_scale(acts)
+    coloured = colorize(acts, lo, hi, cmap)                       # C x h x w x 3
+    tiles = coloured.repeat(factor, axis=1).repeat(factor, axis=2)  # C x (h*f) x (w*f) x 3
+    canvas = template.copy()
+    ch, cw = tiles.shape[1:3]
+    for i, (y, x) in enumerate(positions):
+        canvas[y:y + ch, x:x + cw] = tiles[i]
+    lo_img, hi_img = text_image(f"{lo:.2f}"), text_image(f"{hi:.2f}")
+    canvas[text_y:text_y + LABEL_H, PAD:PAD + lo_img.shape[1]] = lo_img
+    right = canvas.shape[1] - PAD
+    canvas[text_y:text_y + LABEL_H, right - hi_img.shape[1]:right] = hi_img
+    return canvas, (lo, hi)
 
 
 def stack_titled(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:

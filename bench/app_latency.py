@@ -1,0 +1,102 @@
+"""App latency: p50/p95 of predict in-process and through gradio_client against a launched app.
+
+    python bench/app_latency.py [--n 200] [--client-n 100] [--data-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mnist_net.data import default_data_dir, load_raw  # noqa: E402
+
+CANVAS = 280
+
+
+def drawings(data_dir: str, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n real MNIST test digits drawn at random sizes and places on a sketchpad-sized RGBA canvas."""
+    images, _ = load_raw(data_dir, train=False)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        size = int(rng.integers(100, 260))
+        big = np.asarray(Image.fromarray(images[i].numpy()).resize((size, size), Image.BILINEAR))
+        y, x = rng.integers(0, CANVAS - size + 1, size=2)
+        alpha = np.zeros((CANVAS, CANVAS), np.uint8)
+        alpha[y:y + size, x:x + size] = big
+        rgb = np.zeros((CANVAS, CANVAS, 3), np.uint8)   # black ink, as the sketchpad's brush draws it
+        out.append(np.dstack([rgb, alpha]))
+    return out
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = np.array(samples) * 1000
+    return f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms (n={len(ms)})"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--client-n", type=int, default=100)
+    p.add_argument("--data-dir", default=default_data_dir())
+    args = p.parse_args()
+
+    t0 = time.perf_counter()
+    import app  # loads the model once, builds the UI
+    print(f"import app (model load + UI build): {time.perf_counter() - t0:.2f} s")
+    samples = drawings(args.data_dir, args.n)
+    values = [{"background": None, "layers": [], "composite": d} for d in samples]
+    for v in values[:10]:
+        app.predict(v)  # warm-up
+    times = []
+    for v in values:
+        t = time.perf_counter()
+        app.predict(v)
+        times.append(time.perf_counter() - t)
+    print(f"in-process predict (preprocess + forward + 4 block renders): {percentiles(times)}")
+    times = []
+    for v in values:
+        t = time.perf_counter()
+        app.predict(v, True)
+        times.append(time.perf_counter() - t)
+    print(f"in-process predict with every layer rendered too: {percentiles(times)}")
+
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, d in enumerate(samples[:args.client_n]):
+                path = Path(tmp) / f"{i}.png"
+                Image.fromarray(d, "RGBA").save(path)
+                paths.append(str(path))
+            for path in paths[:5]:
+                client.predict({"background": None, "layers": [], "composite": handle_file(path)}, api_name="/predict")
+            times = []
+            for path in paths:
+                t = time.perf_counter()
+                client.predict({"background": None, "layers": [], "composite": handle_file(path)}, api_name="/predict")
+                times.append(time.perf_counter() - t)
+        print(f"through gradio_client (upload + queue + predict + image encoding + download): {percentiles(times)}")
+    finally:
+        app.demo.close()
+
+
+if __name__ == "__main__":
+    main()

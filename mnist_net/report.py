@@ -1,0 +1,86 @@
+"""What the app's Model tab shows, read from the committed artifacts beside the weights (no dataset needed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .artifacts import read_json, sibling
+from .evaluate import artifact_paths
+from .model import Net, summary_rows
+
+
+def architecture_rows(model: Net) -> list[list]:
+    """[block, layer, type, output shape, params] per layer, in the assignment's table order."""
+    names = [(block, name) for block in model.block_names
+             for name, layer in getattr(model, block).named_children() if type(layer).__name__ != "ReLU"]
+    rows = summary_rows(model)
+    return [[b, n, kind, " x ".join(map(str, shape)), params] for (b, n), (kind, shape, params) in zip(names, rows)]
+
+
+def curve_rows(history: dict, target: float = 99.4) -> tuple[list[list], list[list]]:
+    """Long-form rows for line plots: ([epoch, accuracy, series], [epoch, loss, series])."""
+    acc, loss = [], []
+    for e, a in enumerate(history["test_accuracy"], start=1):
+        acc += [[e, a, "test accuracy (%)"], [e, target, f"{target}% target"]]
+    for e, (tr, te) in enumerate(zip(history["train_loss"], history["test_loss"]), start=1):
+        loss += [[e, tr, "train loss"], [e, te, "test loss"]]
+    return acc, loss
+
+
+@dataclass
+class Misclassified:
+    """One misclassified test digit."""
+
+    index: int
+    label: int
+    predicted: int
+    confidence: float
+    pixels: np.ndarray  # 28 x 28 uint8, white on black as in MNIST
+
+    @property
+    def caption(self) -> str:
+        """'#1234: true 4, predicted 9 (87%)'."""
+        return f"#{self.index}: true {self.label}, predicted {self.predicted} ({self.confidence:.0%})"
+
+    def as_drawing(self, size: int = 280) -> np.ndarray:
+        """Dark ink on white at canvas size, so it can be loaded into the sketchpad."""
+        big = Image.fromarray(255 - self.pixels).resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(big.convert("RGB"))
+
+
+@dataclass
+class ModelReport:
+    """Everything the Model tab needs; built from files, so the app needs no dataset at run time."""
+
+    metrics: dict | None
+    evaluation: dict | None
+    misclassified: list[Misclassified]
+    problems: list[str]
+
+
+def load_report(weights: str | Path) -> ModelReport:
+    """Read metrics, evaluation and misclassified digits written beside the weights; note what is missing."""
+    weights = Path(weights)
+    problems, metrics, evaluation, wrong = [], None, None, []
+    metrics_path = sibling(weights, ".metrics.json")
+    try:
+        metrics = read_json(metrics_path)
+    except (OSError, ValueError) as e:
+        problems.append(f"Training metrics unavailable ({metrics_path}: {e}). `python train.py` writes them.")
+    eval_path, sprite_path = artifact_paths(weights, weights.parent)
+    try:
+        evaluation = read_json(eval_path)
+        sprite = np.asarray(Image.open(sprite_path).convert("L"))
+        cols, cell = evaluation["sprite"]["columns"], evaluation["sprite"]["cell"]
+        for k, rec in enumerate(evaluation["misclassified"]):
+            r, c = divmod(k, cols)
+            wrong.append(Misclassified(rec["index"], rec["label"], rec["predicted"], rec["confidence"],
+                                       sprite[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]))
+    except (OSError, ValueError, KeyError) as e:
+        evaluation = None
+        problems.append(f"Test-set evaluation unavailable ({e}). "
+                        f"`python -m mnist_net.evaluate --artifacts {weights.parent}` writes it.")
+    return ModelReport(metrics, evaluation, wrong, problems)
