@@ -36,15 +36,15 @@ MODEL, MODEL_ERROR = _load()
 REPORT = load_report(WEIGHTS)
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
 BLOCKS = list(BLOCK_TITLES)
-N_IMAGES = 2 + 2 * len(BLOCKS)  # input view, saliency, block grids, layer stacks
+N_IMAGES = 1 + 2 * len(BLOCKS)  # input view, block grids, layer stacks
 
 
 def predict(sketch, show_layers: bool = False):
-    """Sketchpad value (or image) -> label, input view, saliency, 4 block grids, 4 layer stacks, status."""
+    """Sketchpad value (or image) -> label, input view, 4 block grids, 4 layer stacks, status."""
     if MODEL is None:
         return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",)
     try:
-        result = analyze(MODEL, sketch, with_layers=bool(show_layers))
+        result = analyze(MODEL, sketch, with_layers=bool(show_layers), with_saliency=False)
     except SketchError as e:
         return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",)
     if result is None:
@@ -53,18 +53,34 @@ def predict(sketch, show_layers: bool = False):
     (best, p1), (second, p2) = result.top(2)
     blocks = [result.blocks[b] for b in BLOCKS]
     layers = [result.layers.get(b) for b in BLOCKS]
-    status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). "
-              f"Saliency scale: ±{result.saliency_scale:.3f} (red raises the score of {best}, blue lowers it). "
-              + " ".join(f"{b}: {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
-    return (label, result.input_view, result.saliency, *blocks, *layers, status)
+    status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
+              + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
+    return (label, result.input_view, *blocks, *layers, status)
+
+
+def explain(sketch):
+    """Saliency of the predicted class over the input (a separate event, so the prediction is not delayed)."""
+    if MODEL is None:
+        return None
+    try:
+        result = analyze(MODEL, sketch, with_saliency=True)
+    except SketchError:
+        return None
+    return None if result is None else result.saliency
+
+
+def predict_and_explain(sketch):
+    """predict, then explain: for clicks on examples, which do not fire the canvas' change event."""
+    return (*predict(sketch), explain(sketch))
 
 
 def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     """Run a misclassified test digit through the same pipeline and show it on the Draw tab."""
     digit = REPORT.misclassified[evt.index]
-    *outs, status = predict(digit.as_drawing(CANVAS), show_layers)
+    drawing = digit.as_drawing(CANVAS)
+    *outs, status = predict(drawing, show_layers)
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
-    return (*outs, note + status, gr.Tabs(selected="draw"))
+    return (*outs, note + status, explain(drawing), gr.Tabs(selected="draw"))
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our
@@ -108,11 +124,13 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                     with gr.Row():
                         seen = gr.Image(label="What the network sees (28x28)", interactive=False, elem_id="seen",
                                         buttons=[])
-                        why = gr.Image(label="Why: input gradient of the predicted class", interactive=False,
-                                       elem_id="saliency", buttons=[])
+                        why = gr.Image(label="Why (saliency of the prediction)",
+                                       interactive=False, elem_id="saliency", buttons=[])
             status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
-            gr.Markdown("Each grid shows one block's channels on one colour scale (dark = low, yellow = high; "
-                        "the bar under each grid gives the numbers).")
+            gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
+                        "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
+                        "the bar under it gives the scale. **Feature maps:** each grid shows one block's channels "
+                        "on one colour scale (dark = low, yellow = high; the bar under each grid gives the numbers).")
             block_images, layer_images = [], []
             with gr.Row():
                 for pair in (BLOCKS[:2], BLOCKS[2:]):
@@ -128,12 +146,12 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                                                  elem_id=f"{name}-layers", buttons=[]))
             if EXAMPLES:
                 # Loading an example into the canvas does not fire its change event, so run predict on click.
-                gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict,
-                            outputs=[label, seen, why, *block_images, *layer_images, status],
+                gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict_and_explain,
+                            outputs=[label, seen, *block_images, *layer_images, status, why],
                             run_on_click=True, cache_examples=False, api_name=False,
                             label="Real MNIST test digits (click one)")
 
-        outputs = [label, seen, why, *block_images, *layer_images, status]
+        outputs = [label, seen, *block_images, *layer_images, status]
 
         with gr.Tab("Model", id="model", elem_id="model-tab"):
             for problem in REPORT.problems:
@@ -161,10 +179,14 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                 gr.Markdown(f"Total trainable parameters: **{sum(r[4] for r in architecture_rows(MODEL)):,}**")
                 gr.Markdown("### What the first layers learned")
                 with gr.Row():
-                    gr.Image(conv1_kernels(MODEL), label="conv1: the 12 learned 3x3 kernels (blue < 0 < red)",
-                             interactive=False, buttons=[], elem_id="kernels")
-                    gr.Image(one_by_one_mixing(MODEL), label="block1's 1x1 conv: 10 outputs mixing 20 channels",
-                             interactive=False, buttons=[], elem_id="mixing")
+                    with gr.Column():
+                        gr.Markdown("conv1: the 12 learned 3x3 kernels (blue < 0 < red, one symmetric scale)")
+                        gr.Image(conv1_kernels(MODEL), show_label=False, interactive=False, buttons=[],
+                                 elem_id="kernels", height="auto")
+                    with gr.Column():
+                        gr.Markdown("block1's 1x1 conv: how each of its 10 outputs mixes conv2's 20 channels")
+                        gr.Image(one_by_one_mixing(MODEL), show_label=False, interactive=False, buttons=[],
+                                 elem_id="mixing", height="auto")
             if ev:
                 gr.Markdown("### Confusion matrix (rows: true digit, columns: predicted)")
                 gr.Dataframe(pd.DataFrame([[str(d), *row] for d, row in enumerate(ev["confusion_matrix"])],
@@ -174,12 +196,14 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                             "(click one to analyse it on the Draw tab)")
                 gallery = gr.Gallery([(d.as_drawing(112), d.caption) for d in REPORT.misclassified],
                                      columns=8, height="auto", allow_preview=False, elem_id="misclassified")
-                gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, tabs], api_name=False,
+                gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs], api_name=False,
                                show_progress="hidden")
     demo.load(None, js=SELECT_BRUSH_JS)
 
     sketch.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name="predict",
-                  show_progress="hidden", trigger_mode="always_last", concurrency_limit=CONCURRENCY)
+                  show_progress="hidden", trigger_mode="always_last", concurrency_limit=CONCURRENCY).then(
+        explain, inputs=[sketch], outputs=[why], api_name="explain", show_progress="hidden",
+        concurrency_limit=CONCURRENCY)
     show_layers.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name=False,
                        show_progress="hidden", concurrency_limit=CONCURRENCY)
 

@@ -77,7 +77,7 @@ def label_names(num_classes: int = 10) -> list[str]:
 
 
 @torch.inference_mode()
-def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
+def analyze(model: Net, image, with_layers: bool = False, with_saliency: bool = True) -> Analysis | None:
     """Run one image through preprocessing, the model and the renderers; None for a blank canvas."""
     sketch = preprocess(image_from_editor(image))
     if sketch is None:
@@ -97,6 +97,8 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
             layers[block_name] = stack_titled([(f"{name}: {' x '.join(map(str, t.shape))}", render_grid(t)[0])
                                                for name, t in outs.items()])
-    grad, _ = saliency(model, sketch.tensor, target=pred)
-    overlay, sal_scale = saliency_overlay(sketch.pixels, grad)
+    overlay, sal_scale = None, 0.0
+    if with_saliency:
+        grad, _ = saliency(model, sketch.tensor, target=pred)
+        overlay, sal_scale = saliency_overlay(sketch.pixels, grad)
     return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, overlay, sal_scale, layers, sketch)

@@ -61,12 +61,14 @@ def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
     label, seen, b1, b2, b3, b4, l1, l2, l3, l4, status = app_module.predict(canvas, True)
+    why = app_module.explain(canvas)
+    assert why.ndim == 3 and why.shape[1] >= 28 * 7 and why.std() > 0
     assert max(label, key=label.get) == str(int(test_set.labels[0]))
     assert abs(sum(label.values()) - 1.0) < 1e-4
     assert seen.shape[0] == seen.shape[1] and seen.shape[0] >= 28 * 7
     for img in (b1, b2, b3, b4, l1, l2, l3, l4):
         assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
-    assert "Prediction" in status and "scale" in status
+    assert "Prediction" in status and "runner-up" in status and "scale" in status
 
 
 def test_empty_canvas_is_a_friendly_state(app_module):
@@ -151,7 +153,34 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
             expect(img).to_be_visible(timeout=10_000)
             assert img.evaluate("el => el.naturalWidth") > 100
         expect(page.locator("#seen img")).to_be_visible()
+        expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
         shot = tmp_path / "app-drawn-7.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+        save_screenshot(shot, "draw-tab.png")
+
+        # The Model tab: curves, architecture, kernels, confusion matrix, misclassified gallery.
+        page.get_by_role("tab", name="Model").click()
+        for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#confusion"):
+            expect(page.locator(sel).first).to_be_visible(timeout=20_000)
+        gallery = page.locator("#misclassified img")
+        expect(gallery.first).to_be_visible(timeout=20_000)
+        assert gallery.count() >= 10
+        expect(page.locator("#accuracy-plot canvas, #accuracy-plot svg").first).to_be_visible(timeout=20_000)
+        shot = tmp_path / "app-model-tab.png"
+        page.screenshot(path=str(shot), full_page=True)
+        save_screenshot(shot, "model-tab.png")
+
+        # Try the hard ones: a misclassified digit goes through the same pipeline on the Draw tab.
+        gallery.nth(0).click()
+        expect(page.locator("#status")).to_contain_text("misclassified test digit", timeout=20_000)
+        expect(page.locator("#block1-maps img")).to_be_visible()
         browser.close()
+
+
+def save_screenshot(shot: Path, name: str) -> None:
+    """Keep a copy where the README's screenshots live when asked to (scripts/screenshots.sh)."""
+    target = os.environ.get("MNIST_NET_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(target) / name)

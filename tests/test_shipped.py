@@ -1,0 +1,62 @@
+"""The committed weights and the artifacts beside them, checked against the real 10k test set."""
+import json
+
+import numpy as np
+import torch
+
+from mnist_net import evaluate as evaluate_cli
+from mnist_net.checkpoint import DEFAULT_WEIGHTS, load_model
+from mnist_net.data import MNIST_MEAN, MNIST_STD
+from mnist_net.evaluate import artifact_paths
+from mnist_net.explain import saliency
+from mnist_net.training import evaluate
+
+
+def test_shipped_weights_reach_99_4_on_the_full_test_set(test_set):
+    result = evaluate(load_model(), test_set)
+    print("\n" + result.line())
+    assert result.total == 10000
+    assert result.accuracy >= 99.4, result.line()
+
+
+def test_shipped_metrics_record_the_run():
+    metrics = json.loads(DEFAULT_WEIGHTS.with_name("mnist_net.metrics.json").read_text())
+    assert metrics["parameters"] == 14120 and metrics["args"]["epochs"] == 19 and metrics["args"]["batch_size"] == 128
+    assert len(metrics["history"]["test_accuracy"]) == 19
+    assert metrics["best_accuracy"] >= 99.4 and metrics["first_epoch_at_99_4"] <= 19
+    stored = torch.load(DEFAULT_WEIGHTS, weights_only=True)["metrics"]
+    assert stored["weights"] == "best" and stored["history"]["test_accuracy"][stored["epoch"] - 1] == metrics["best_accuracy"]
+
+
+def test_evaluate_cli_regenerates_the_committed_artifacts(tmp_path, data_dir, capsys):
+    assert evaluate_cli.main(["--data-dir", data_dir, "--artifacts", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Test set: Average loss:") and "Per-class accuracy" in out and "Confusion matrix" in out
+    fresh_json, fresh_png = artifact_paths(DEFAULT_WEIGHTS, tmp_path)
+    committed_json, committed_png = artifact_paths(DEFAULT_WEIGHTS, DEFAULT_WEIGHTS.parent)
+    fresh, committed = json.loads(fresh_json.read_text()), json.loads(committed_json.read_text())
+    assert fresh["confusion_matrix"] == committed["confusion_matrix"]
+    assert [m["index"] for m in fresh["misclassified"]] == [m["index"] for m in committed["misclassified"]]
+    assert fresh["correct"] == committed["correct"] and sum(map(sum, fresh["confusion_matrix"])) == 10000
+    assert fresh_png.read_bytes() == committed_png.read_bytes()
+
+
+def test_evaluate_cli_reports_a_bad_weights_file(tmp_path, data_dir, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert evaluate_cli.main(["--weights", str(bad), "--data-dir", data_dir]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err
+
+
+def test_saliency_is_finite_and_larger_on_the_ink(test_set):
+    model = load_model()
+    ratios = []
+    for i in range(40):
+        x = test_set.images[i:i + 1]
+        grad, target = saliency(model, x)
+        assert grad.shape == (28, 28) and np.isfinite(grad).all()
+        pixels = x[0, 0].numpy() * MNIST_STD + MNIST_MEAN
+        ink, empty = pixels > 0.5, pixels < 0.01
+        ratios.append(np.abs(grad)[ink].mean() / np.abs(grad)[empty].mean())
+    assert min(ratios) > 1.2 and np.median(ratios) > 2.0, ratios
