@@ -45,3 +45,28 @@ def train_set(data_dir):
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_module():
+    import app
+
+    assert app.MODEL is not None, app.MODEL_ERROR
+    return app
+
+
+@pytest.fixture(scope="session")
+def server(app_module):
+    """The real demo, launched once on a free local port."""
+    port = free_port()
+    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app_module.demo.close()

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +13,6 @@ from conftest import IN_CI, ROOT, missing
 from mnist_net.data import MNIST_MEAN, MNIST_STD
 from mnist_net.training import evaluate
 from mnist_net.data import MNISTTensors
-
-
-@pytest.fixture(scope="module")
-def app_module():
-    import app
-
-    assert app.MODEL is not None, app.MODEL_ERROR
-    return app
 
 
 def draw_like_a_user(digit: np.ndarray, rng: np.random.Generator, style: str) -> np.ndarray:
@@ -76,20 +66,6 @@ def test_empty_canvas_is_a_friendly_state(app_module):
     out = app_module.predict(blank)
     assert out[0] is None and "Draw a digit" in out[-1]
     assert app_module.predict(None)[-1] == app_module.EMPTY_MESSAGE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(app_module):
-    port = free_port()
-    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app_module.demo.close()
 
 
 def digit_file(tmp_path, test_set, index, style) -> str:

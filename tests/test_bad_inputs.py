@@ -1,0 +1,113 @@
+"""Every kind of bad input gets a prediction or a clear message, in bounded time, and the server keeps going."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+PREDICTION, MESSAGE = "prediction", "message"
+
+
+def digit_one(size=(280, 280)):
+    img = Image.new("L", size, 255)
+    w, h = size
+    ImageDraw.Draw(img).line([(w // 2, h // 8), (w // 2, h * 7 // 8)], fill=0, width=max(1, w // 14))
+    return img
+
+
+def scribbles():
+    rng = np.random.default_rng(0)
+    img = Image.new("RGB", (280, 280), "white")
+    d = ImageDraw.Draw(img)
+    for _ in range(60):
+        d.line([tuple(rng.integers(0, 280, 2)) for _ in range(4)], fill="black", width=9)
+    return img
+
+
+def photo_like():
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((640, 480), Image.BICUBIC)
+
+
+def sixteen_bit():
+    arr = np.zeros((200, 200), np.uint16)
+    arr[30:170, 92:108] = 65000
+    return Image.fromarray(arr)
+
+
+def huge():
+    return digit_one((6000, 6000))
+
+
+def single_dot():
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse([136, 136, 146, 146], fill=(0, 0, 0, 255))
+    return img
+
+
+# name -> (image factory or None, expected outcome, what the message must say)
+CASES = {
+    "none": (lambda: None, MESSAGE, "Draw a digit"),
+    "blank white canvas": (lambda: Image.new("RGB", (280, 280), "white"), MESSAGE, "Draw a digit"),
+    "all-black canvas": (lambda: Image.new("RGB", (280, 280), "black"), MESSAGE, "Draw a digit"),
+    "fully transparent RGBA": (lambda: Image.new("RGBA", (280, 280), (0, 0, 0, 0)), MESSAGE, "Draw a digit"),
+    "1x1 image": (lambda: Image.new("L", (1, 1), 0), MESSAGE, "Draw a digit"),
+    "6000x6000 image": (huge, PREDICTION, "Prediction: **1**"),
+    "colour photo-like RGB": (photo_like, PREDICTION, "Prediction"),
+    "16-bit greyscale PNG": (sixteen_bit, PREDICTION, "Prediction: **1**"),
+    "single dot": (single_dot, PREDICTION, "Prediction"),
+    "canvas covered in scribbles": (scribbles, PREDICTION, "Prediction"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_predict_function(app_module, name):
+    factory, outcome, text = CASES[name]
+    img = factory()
+    value = {"background": None, "layers": [], "composite": img}
+    t0 = time.perf_counter()
+    out = app_module.predict(value)
+    seconds = time.perf_counter() - t0
+    label, status = out[0], out[-1]
+    assert text in status, status
+    assert (label is not None) == (outcome == PREDICTION)
+    assert seconds < 5.0, f"{name}: {seconds:.2f} s"
+
+
+def test_empty_sketchpad_value(app_module):
+    out = app_module.predict({"background": None, "layers": [], "composite": None})
+    assert out[0] is None and out[-1] == app_module.EMPTY_MESSAGE
+
+
+def test_unreadable_value_gives_a_message(app_module):
+    out = app_module.predict({"background": None, "layers": [], "composite": "/no/such/file.png"})
+    assert out[0] is None and "Could not read this image" in out[-1]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_through_the_real_server(server, tmp_path, name):
+    from gradio_client import Client, handle_file
+
+    factory, outcome, text = CASES[name]
+    img = factory()
+    client = Client(server, verbose=False)
+    composite = None
+    if img is not None:
+        path = tmp_path / "input.png"
+        img.save(path)
+        composite = handle_file(str(path))
+    t0 = time.perf_counter()
+    result = client.predict({"background": None, "layers": [], "composite": composite}, api_name="/predict")
+    seconds = time.perf_counter() - t0
+    status = result[-1]
+    assert text in status, status
+    assert ("label" in (result[0] or {})) == (outcome == PREDICTION), result[0]
+    assert seconds < 20.0, f"{name}: {seconds:.2f} s"
+    # The server keeps answering correctly after each bad input.
+    good = tmp_path / "one.png"
+    digit_one().save(good)
+    after = client.predict({"background": None, "layers": [], "composite": handle_file(str(good))}, api_name="/predict")
+    assert after[0]["label"] == "1"
