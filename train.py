@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -13,8 +12,8 @@ from mnist_net.artifacts import save_curves, sibling, write_json
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
 from mnist_net.data import DataError, default_data_dir, load_mnist
 from mnist_net.model import Net, count_parameters, summary_text
-from mnist_net.training import (DEFAULT_RECIPE, RECIPES, Recipe, fit, pick_device, prepare,
-                                summary_lines, tune_cpu_allocator)
+from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, Recipe, describe_device, fit, pick_device,
+                                prepare, summary_lines, tune_cpu_allocator)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,12 +40,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be positive")
     return args
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def main(argv=None) -> int:
@@ -132,7 +125,6 @@ def main(argv=None) -> int:
     write_json(record, metrics_path)
     save_curves(record["history"], curves_path,
                 title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
-    from mnist_net.training import History
     for line in summary_lines(History(**record["history"])):
         print(line)
     print(f"Saved best weights to {out}, last-epoch checkpoint to {last_path}, "

@@ -106,7 +106,8 @@ def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Rotate each image by U(-deg, deg) and shift it by U(-shift, shift) pixels, as one batched op."""
     b = x.shape[0]
-    rand = torch.rand(b, 3, generator=generator, device="cpu").to(x.device, x.dtype) * 2 - 1
+    gen_device = generator.device if generator is not None else x.device
+    rand = torch.rand(b, 3, generator=generator, device=gen_device).to(x.device, x.dtype) * 2 - 1
     theta = rand[:, 0] * math.radians(max_degrees)
     # affine_grid works in [-1, 1] coordinates: one pixel is 2/W of that range.
     tx, ty = rand[:, 1] * max_shift * 2 / x.shape[-1], rand[:, 2] * max_shift * 2 / x.shape[-2]

@@ -98,3 +98,31 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
     assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and "MNIST" in err
+
+
+def test_training_step_does_not_sync_every_batch(train_set, monkeypatch):
+    """On a GPU each .item() waits for the device; the loop may only sync for what it prints."""
+    data = train_set.subset(128 * 25)
+    model = Net()
+    opt, sched = training.make_optimizer(model, RECIPES["reliable"], epochs=1, steps_per_epoch=25)
+    calls = {"n": 0}
+    real_item = torch.Tensor.item
+
+    def counting_item(self):
+        calls["n"] += 1
+        return real_item(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    training.train_epoch(model, data, opt, sched, RECIPES["reliable"], 128, torch.Generator().manual_seed(0),
+                         progress=True, desc_every=10)
+    # batches 0, 10, 20 and the last one print; one more for the epoch's mean loss
+    assert calls["n"] == 5
+
+
+def test_cuda_path_selects_and_prepares_devices(train_set):
+    assert training.pick_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training.pick_device("auto").type == expected
+    model, data = training.prepare(Net(), train_set.subset(256), torch.device("cpu"))
+    assert data.images.is_contiguous(memory_format=torch.channels_last)
+    assert model.block1.conv1.weight.is_contiguous(memory_format=torch.channels_last)
