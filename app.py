@@ -9,7 +9,7 @@ import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
-from mnist_net.inference import BLOCK_TITLES, analyze
+from mnist_net.inference import BLOCK_TITLES, analyze, configure_for_serving
 from mnist_net.model import Net
 from mnist_net.report import architecture_rows, curve_rows, load_report
 from mnist_net.sketch import SketchError
@@ -23,6 +23,8 @@ BRUSH_RADIUS = 9   # strokes ~1/10 of a digit's height, like MNIST's after downs
 # and a bounded queue turns a flood of visitors into a clear "queue full" instead of ever-growing waits.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 QUEUE_SIZE = 256
+# Output images are encoded on every stroke: PNG takes ~7 ms a grid here, Gradio's default WebP ~26 ms.
+IMG = {"interactive": False, "buttons": [], "format": "png"}
 
 
 def _load() -> tuple[Net | None, str | None]:
@@ -32,6 +34,7 @@ def _load() -> tuple[Net | None, str | None]:
         return None, str(e)
 
 
+configure_for_serving()
 MODEL, MODEL_ERROR = _load()
 REPORT = load_report(WEIGHTS)
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
@@ -122,10 +125,9 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                 with gr.Column(scale=1, min_width=300):
                     label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
                     with gr.Row():
-                        seen = gr.Image(label="What the network sees (28x28)", interactive=False, elem_id="seen",
-                                        buttons=[])
+                        seen = gr.Image(label="What the network sees (28x28)", elem_id="seen", **IMG)
                         why = gr.Image(label="Why (saliency of the prediction)",
-                                       interactive=False, elem_id="saliency", buttons=[])
+                                       elem_id="saliency", **IMG)
             status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
             gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
                         "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
@@ -138,12 +140,12 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                         for name in pair:
                             # Title as Markdown: an image label would cover the first channels' labels.
                             gr.Markdown(f"**{BLOCK_TITLES[name]}**")
-                            block_images.append(gr.Image(show_label=False, interactive=False,
-                                                         elem_id=f"{name}-maps", buttons=[], height="auto"))
+                            block_images.append(gr.Image(show_label=False, elem_id=f"{name}-maps",
+                                                         height="auto", **IMG))
             with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False):
                 for name in BLOCKS:
-                    layer_images.append(gr.Image(label=f"{name}, layer by layer", interactive=False,
-                                                 elem_id=f"{name}-layers", buttons=[]))
+                    layer_images.append(gr.Image(label=f"{name}, layer by layer", elem_id=f"{name}-layers",
+                                                 **IMG))
             if EXAMPLES:
                 # Loading an example into the canvas does not fire its change event, so run predict on click.
                 gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict_and_explain,

@@ -55,6 +55,16 @@ def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
     return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def paste_enlarged(canvas: np.ndarray, rgb: np.ndarray, y: int, x: int, factor: int) -> None:
+    """Write rgb (h x w x 3) into canvas at (y, x), each pixel as a factor x factor square, in one strided copy."""
+    h, w = rgb.shape[:2]
+    region = canvas[y:y + h * factor, x:x + w * factor]
+    sy, sx, sc = region.strides
+    view = np.lib.stride_tricks.as_strided(region, shape=(h, factor, w, factor, 3),
+                                           strides=(sy * factor, sy, sx * factor, sx, sc))
+    view[...] = rgb[:, None, :, None, :]
+
+
 def block_scale(acts: np.ndarray) -> tuple[float, float]:
     """One colour scale per block: from min(0, lowest) to the highest activation."""
     lo, hi = float(min(0.0, acts.min())), float(acts.max())
@@ -106,12 +116,10 @@ def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None
     columns = columns or (c if c <= 10 else -(-c // 2))
     template, positions, factor, text_y = _frame(c, h, w, labels, columns, highlight, cmap, cell)
     lo, hi = scale or block_scale(acts)
-    coloured = colorize(acts, lo, hi, cmap)                       # C x h x w x 3
-    tiles = coloured.repeat(factor, axis=1).repeat(factor, axis=2)  # C x (h*f) x (w*f) x 3
+    coloured = colorize(acts, lo, hi, cmap)  # C x h x w x 3
     canvas = template.copy()
-    ch, cw = tiles.shape[1:3]
     for i, (y, x) in enumerate(positions):
-        canvas[y:y + ch, x:x + cw] = tiles[i]
+        paste_enlarged(canvas, coloured[i], y, x, factor)
     lo_img, hi_img = text_image(f"{lo:.2f}"), text_image(f"{hi:.2f}")
     canvas[text_y:text_y + LABEL_H, PAD:PAD + lo_img.shape[1]] = lo_img
     right = canvas.shape[1] - PAD

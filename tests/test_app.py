@@ -155,8 +155,11 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
 
 
 def save_screenshot(shot: Path, name: str) -> None:
-    """Keep a copy where the README's screenshots live when asked to (scripts/screenshots.sh)."""
+    """With MNIST_NET_SCREENSHOT_DIR=docs, keep a small copy for the README (256 colours, <= 1000 px wide)."""
     target = os.environ.get("MNIST_NET_SCREENSHOT_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(target) / name)
+        img = Image.open(shot).convert("RGB")
+        if img.width > 1000:
+            img = img.resize((1000, round(img.height * 1000 / img.width)), Image.LANCZOS)
+        img.quantize(256).save(Path(target) / name, optimize=True)
