@@ -1,0 +1,88 @@
+"""Broken or missing weights never take the app down: it starts and says what is wrong and how to fix it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import torch
+
+from conftest import ROOT, free_port
+from mnist_net import checkpoint
+from mnist_net.model import Net
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def make_bad(tmp_path, kind):
+    p = tmp_path / f"{kind}.pt"
+    if kind == "missing":
+        return p
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "truncated":
+        checkpoint.save_weights(Net(), p)
+        p.write_bytes(p.read_bytes()[:3000])
+    elif kind == "wrong-architecture":
+        sd = Net().state_dict()
+        sd["block4.conv8.weight"] = torch.zeros(10, 16, 3, 3)
+        torch.save({"format": checkpoint.FORMAT, "config": {}, "state_dict": sd, "metrics": {}}, p)
+    elif kind == "wrong-type":
+        torch.save({"hello": torch.zeros(3)}, p)
+    elif kind == "malicious":
+        torch.save({"format": checkpoint.FORMAT, "state_dict": _Exploit(str(tmp_path / "pwned"))}, p)
+    return p
+
+
+KINDS = {"missing": "not found", "empty": "empty", "truncated": "truncated",
+         "wrong-architecture": "different architecture", "wrong-type": "not an mnist_net weights file",
+         "malicious": "Refused"}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_predict_reports_bad_weights(app_module, tmp_path, monkeypatch, kind):
+    path = make_bad(tmp_path, kind)
+    monkeypatch.setattr(app_module, "WEIGHTS", path)
+    model, error = app_module._load()
+    assert model is None and KINDS[kind] in error and str(path) in error and "python train.py" in error
+    monkeypatch.setattr(app_module, "MODEL", None)
+    monkeypatch.setattr(app_module, "MODEL_ERROR", error)
+    out = app_module.predict({"background": None, "layers": [], "composite": None})
+    assert out[0] is None and "could not be loaded" in out[-1] and KINDS[kind] in out[-1]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_app_process_starts_without_weights_and_says_why(tmp_path):
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "missing.pt"), "GRADIO_SERVER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                page = urllib.request.urlopen(url, timeout=2).read().decode()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"app did not start: {proc.stdout.read() if proc.poll() is not None else 'timeout'}")
+                time.sleep(0.5)
+        assert "missing.pt" in page  # the error banner is part of the page's config
+        result = Client(url, verbose=False).predict({"background": None, "layers": [], "composite": None},
+                                                    api_name="/predict")
+        assert "not found" in result[-1] and "python train.py" in result[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
