@@ -135,6 +135,16 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
         assert shot.stat().st_size > 10_000
         save_screenshot(shot, "draw-tab.png")
 
+        # Clear, then draw again straight away: a "1".
+        page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
+        expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
+        page.mouse.move(cx, cy - 90)
+        page.mouse.down()
+        for i in range(1, 19):
+            page.mouse.move(cx, cy - 90 + 10 * i)
+        page.mouse.up()
+        expect(page.locator("#status")).to_contain_text("Prediction: 1", timeout=20_000)
+
         # The Model tab: curves, architecture, kernels, confusion matrix, misclassified gallery.
         page.get_by_role("tab", name="Model").click()
         for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#confusion"):
