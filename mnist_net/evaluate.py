@@ -16,7 +16,7 @@ from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from .artifacts import write_json
 from .checkpoint import atomic_write_bytes
 from .data import DataError, MNISTTensors, default_data_dir, load_raw, normalize_uint8
-from .training import EvalResult, predictions
+from .training import EvalResult, predictions, tune_cpu_allocator
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -91,6 +91,7 @@ def main(argv=None) -> int:
                    help="also write <weights>.eval.json and <weights>.misclassified.png into DIR "
                         "(the app's Model tab reads them from weights/)")
     args = p.parse_args(argv)
+    tune_cpu_allocator()
     try:
         raw, labels = load_raw(args.data_dir, train=False)
         test = MNISTTensors(normalize_uint8(raw), labels)
