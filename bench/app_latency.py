@@ -76,26 +76,52 @@ def main() -> None:
 
     from gradio_client import Client, handle_file
 
-    port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    baseline = baseline_demo()
+    servers = []
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for demo in (app.demo, baseline):
+            port = free_port()
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+            servers.append((demo, f"http://127.0.0.1:{port}/"))
         with tempfile.TemporaryDirectory() as tmp:
             paths = []
             for i, d in enumerate(samples[:args.client_n]):
                 path = Path(tmp) / f"{i}.png"
                 Image.fromarray(d, "RGBA").save(path)
                 paths.append(str(path))
-            for path in paths[:5]:
-                client.predict({"background": None, "layers": [], "composite": handle_file(path)}, api_name="/predict")
-            times = []
-            for path in paths:
-                t = time.perf_counter()
-                client.predict({"background": None, "layers": [], "composite": handle_file(path)}, api_name="/predict")
-                times.append(time.perf_counter() - t)
-        print(f"through gradio_client (upload + queue + predict + image encoding + download): {percentiles(times)}")
+            results = {}
+            for label, url, download in [("app /predict, label only (download_files=False)", servers[0][1], False),
+                                         ("app /predict, also downloading the 5 images", servers[0][1], True),
+                                         ("baseline: trivial image-upload endpoint (same Gradio)", servers[1][1], False)]:
+                client = Client(url, verbose=False, download_files=download)
+                call = (lambda p: client.predict({"background": None, "layers": [], "composite": handle_file(p)},
+                                                 api_name="/predict")) if url == servers[0][1] else \
+                       (lambda p: client.predict(handle_file(p), api_name="/shape"))
+                for path in paths[:5]:
+                    call(path)
+                times = []
+                for path in paths:
+                    t = time.perf_counter()
+                    call(path)
+                    times.append(time.perf_counter() - t)
+                results[label] = times
+                print(f"through gradio_client, {label}: {percentiles(times)}")
+        ours = np.percentile(results["app /predict, label only (download_files=False)"], 50)
+        floor = np.percentile(results["baseline: trivial image-upload endpoint (same Gradio)"], 50)
+        print(f"p50 ratio app / trivial Gradio endpoint: {ours / floor:.2f}x")
     finally:
-        app.demo.close()
+        for demo, _ in servers:
+            demo.close()
+
+
+def baseline_demo():
+    """The framework's floor: an endpoint that uploads the same PNG and returns its shape as text."""
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        image, out = gr.Image(type="numpy"), gr.Textbox()
+        image.change(lambda x: str(None if x is None else x.shape), image, out, api_name="shape")
+    return demo
 
 
 if __name__ == "__main__":
