@@ -9,7 +9,7 @@ import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
-from mnist_net.inference import BLOCK_TITLES, analyze, configure_for_serving
+from mnist_net.inference import BLOCK_TITLES, analyze, configure_for_serving, saliency_view
 from mnist_net.model import Net
 from mnist_net.report import architecture_rows, curve_rows, load_report
 from mnist_net.sketch import SketchError
@@ -66,10 +66,10 @@ def explain(sketch):
     if MODEL is None:
         return None
     try:
-        result = analyze(MODEL, sketch, with_saliency=True)
+        view = saliency_view(MODEL, sketch)
     except SketchError:
-        return None
-    return None if result is None else result.saliency
+        return None  # predict, which runs first, has already shown the message
+    return None if view is None else view[0]
 
 
 def predict_and_explain(sketch):

@@ -108,3 +108,12 @@ def analyze(model: Net, image, with_layers: bool = False, with_saliency: bool = 
         grad, _ = saliency(model, sketch.tensor, target=pred)
         overlay, sal_scale = saliency_overlay(sketch.pixels, grad)
     return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, overlay, sal_scale, layers, sketch)
+
+
+def saliency_view(model: Net, image) -> tuple[np.ndarray, float] | None:
+    """SmoothGrad overlay for the predicted class of one drawing, without re-rendering the feature maps."""
+    sketch = preprocess(image_from_editor(image))
+    if sketch is None:
+        return None
+    grad, _ = saliency(model, sketch.tensor)
+    return saliency_overlay(sketch.pixels, grad)
