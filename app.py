@@ -47,7 +47,7 @@ def predict(sketch, show_layers: bool = False):
     if MODEL is None:
         return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",)
     try:
-        result = analyze(MODEL, sketch, with_layers=bool(show_layers), with_saliency=False)
+        result = analyze(MODEL, sketch, with_layers=bool(show_layers))
     except SketchError as e:
         return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",)
     if result is None:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -16,6 +15,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import default_data_dir, load_raw  # noqa: E402
+from load_test import free_port  # noqa: E402  (same folder)
 
 CANVAS = 280
 
@@ -40,11 +40,6 @@ def percentiles(samples: list[float]) -> str:
     ms = np.array(samples) * 1000
     return f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms (n={len(ms)})"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

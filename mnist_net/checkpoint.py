@@ -117,8 +117,10 @@ def build_model(ckpt: dict, path: str | os.PathLike = "<checkpoint>") -> Net:
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise WeightsError(f"{path} holds weights for a different architecture: {first}. "
+        # torch's first line is only "Error(s) in loading state_dict for Net:"; the details follow.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        first = lines[1] if len(lines) > 1 else lines[0]
+        raise WeightsError(f"{path} holds weights for a different architecture: {first.rstrip('.')}. "
                            f"{_fix(Path(path))}") from None
     return model
 

@@ -41,10 +41,6 @@ class MNISTTensors:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
-    def to(self, device) -> "MNISTTensors":
-        """Move both tensors to a device (the whole of MNIST fits on any GPU)."""
-        return MNISTTensors(self.images.to(device), self.labels.to(device))
-
     def subset(self, n: int) -> "MNISTTensors":
         """The first n samples (for quick runs and tests)."""
         return MNISTTensors(self.images[:n], self.labels[:n])

@@ -28,8 +28,6 @@ class Analysis:
     input_view: np.ndarray                    # RGB, the 28x28 input enlarged
     blocks: dict[str, np.ndarray]             # block name -> RGB grid of its channels
     scales: dict[str, tuple[float, float]]    # block name -> colour scale (lo, hi)
-    saliency: np.ndarray | None = None        # RGB: d(score of the prediction)/d(input) over the input
-    saliency_scale: float = 0.0
     layers: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> RGB grid of every layer
     sketch: Sketch | None = None
 
@@ -83,7 +81,7 @@ def label_names(num_classes: int = 10) -> list[str]:
 
 
 @torch.inference_mode()
-def analyze(model: Net, image, with_layers: bool = False, with_saliency: bool = True) -> Analysis | None:
+def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
     """Run one image through preprocessing, the model and the renderers; None for a blank canvas."""
     sketch = preprocess(image_from_editor(image))
     if sketch is None:
@@ -103,15 +101,14 @@ def analyze(model: Net, image, with_layers: bool = False, with_saliency: bool = 
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
             layers[block_name] = stack_titled([(f"{name}: {' x '.join(map(str, t.shape))}", render_grid(t)[0])
                                                for name, t in outs.items()])
-    overlay, sal_scale = None, 0.0
-    if with_saliency:
-        grad, _ = saliency(model, sketch.tensor, target=pred)
-        overlay, sal_scale = saliency_overlay(sketch.pixels, grad)
-    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, overlay, sal_scale, layers, sketch)
+    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
 
 
 def saliency_view(model: Net, image) -> tuple[np.ndarray, float] | None:
-    """SmoothGrad overlay for the predicted class of one drawing, without re-rendering the feature maps."""
+    """(SmoothGrad overlay for the predicted class, its scale) for one drawing; None for a blank canvas.
+
+    Separate from `analyze` so the app can show the prediction first and the saliency right after.
+    """
     sketch = preprocess(image_from_editor(image))
     if sketch is None:
         return None
