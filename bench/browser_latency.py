@@ -1,7 +1,7 @@
 """Stroke-to-screen latency in a real browser: from releasing the mouse to the prediction, the feature maps
 and the saliency being on the page, timed inside the page with performance.now().
 
-    python bench/browser_latency.py [--n 30] [--chromium PATH]
+    python bench/browser_latency.py [--n 30] [--warm 3] [--chromium PATH]
 
 This is what someone drawing feels; unlike gradio_client it has no polling interval of its own. It also
 splits each stroke at the moment the page sends the predict request (/queue/join, from the page's
@@ -65,6 +65,7 @@ def percentiles(ms: list[float]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=30, help="strokes to time")
+    p.add_argument("--warm", type=int, default=3, help="untimed strokes first (page and server warm-up)")
     p.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH") or shutil.which("chromium"))
     args = p.parse_args()
     if not args.chromium:
@@ -90,7 +91,7 @@ def main() -> None:
             page.evaluate(PROBE_JS)
             box = canvas.bounding_box()
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            for i in range(args.n + 3):  # the first 3 strokes warm the page and the server up
+            for i in range(args.warm + args.n):
                 page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
                 expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
                 time.sleep(0.3)  # let the clear's own events finish
@@ -109,7 +110,7 @@ def main() -> None:
                 page.wait_for_function("() => window.__t.prediction && window.__t.maps && window.__t.saliency",
                                        timeout=30_000)
                 t = page.evaluate("() => ({...window.__t, join: window.__joined()})")
-                if i >= 3:
+                if i >= args.warm:
                     for key in ("prediction", "maps", "saliency"):
                         times[key].append(t[key] - t["up"])
                     times["request"].append(t["join"] - t["up"])

@@ -1,0 +1,56 @@
+"""The benchmark scripts run end to end (tiny sizes) and print the figures the README quotes.
+
+These check that each documented command works from a clean clone; they assert nothing about speed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from conftest import ROOT, missing
+from test_app import chromium_path
+
+
+def run_bench(script: str, *args: str, data_dir: str, timeout: int = 240) -> str:
+    env = {**os.environ, "MNIST_DATA_DIR": data_dir}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc.stdout
+
+
+def numbers_after(label: str, text: str) -> list[float]:
+    line = next((ln for ln in text.splitlines() if label in ln), None)
+    assert line is not None, f"no line with {label!r} in:\n{text}"
+    return [float(x) for x in re.findall(r"(\d+(?:\.\d+)?) ms", line)]
+
+
+def test_train_speed_bench_prints_both_pipelines_and_their_ratio(data_dir):
+    out = run_bench("train_speed.py", "--warm", "1", "--rounds", "2", "--batches", "2", data_dir=data_dir)
+    assert "(a) assignment" in out and "(b) train.py" in out
+    ratio = float(re.search(r"speed-up \(b\) vs \(a\): ([\d.]+)x", out).group(1))
+    assert ratio > 0
+    assert len(re.findall(r"peak RSS \d+ MB", out)) == 2
+
+
+def test_app_latency_bench_prints_in_process_and_client_percentiles(data_dir):
+    out = run_bench("app_latency.py", "--n", "12", "--client-n", "3", data_dir=data_dir)
+    p50, p95, _ = numbers_after("in-process predict (preprocess", out)
+    assert 0 < p50 <= p95
+    for label in ("default Client, label only", "Client(ssl_verify=one SSLContext), label only",
+                  "trivial image-upload endpoint, default Client"):
+        assert numbers_after(label, out)[0] > 0
+    assert "p50 ratio app / trivial Gradio endpoint" in out
+
+
+def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
+    if not chromium_path():
+        missing("Chromium not installed (apt-get install chromium)")
+    out = run_bench("browser_latency.py", "--n", "1", "--warm", "0", "--chromium", chromium_path(), data_dir=data_dir)
+    sent = numbers_after("predict request sent (canvas export", out)
+    shown = numbers_after("stroke released -> prediction text shown", out)
+    maps = numbers_after("block4 feature maps decoded", out)
+    # Each part happens after the one before it.
+    assert 0 < sent[0] < shown[0] <= maps[0] + 1
