@@ -42,23 +42,34 @@ BLOCKS = list(BLOCK_TITLES)
 N_IMAGES = 1 + 2 * len(BLOCKS)  # input view, block grids, layer stacks
 
 
-def predict(sketch, show_layers: bool = False):
-    """Sketchpad value (or image) -> label, input view, 4 block grids, 4 layer stacks, status."""
+def _predict(sketch, show_layers: bool):
+    """predict's outputs, plus the preprocessed drawing (None when there is nothing to explain)."""
     if MODEL is None:
-        return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",)
+        return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",), None
     try:
         result = analyze(MODEL, sketch, with_layers=bool(show_layers))
     except SketchError as e:
-        return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",)
+        return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",), None
     if result is None:
-        return (None,) * (1 + N_IMAGES) + (EMPTY_MESSAGE,)
+        return (None,) * (1 + N_IMAGES) + (EMPTY_MESSAGE,), None
     label = {str(d): float(p) for d, p in enumerate(result.probabilities)}
     (best, p1), (second, p2) = result.top(2)
     blocks = [result.blocks[b] for b in BLOCKS]
     layers = [result.layers.get(b) for b in BLOCKS]
     status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
               + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
-    return (label, result.input_view, *blocks, *layers, status)
+    return (label, result.input_view, *blocks, *layers, status), result.sketch
+
+
+def predict(sketch, show_layers: bool = False):
+    """Sketchpad value (or image) -> label, input view, 4 block grids, 4 layer stacks, status."""
+    return _predict(sketch, show_layers)[0]
+
+
+def predict_and_remember(sketch, show_layers: bool = False):
+    """predict, also keeping the 28x28 drawing in the session so explain needs no second upload of the canvas."""
+    outs, drawn = _predict(sketch, show_layers)
+    return (*outs, drawn)
 
 
 def explain(sketch):
@@ -70,6 +81,11 @@ def explain(sketch):
     except SketchError:
         return None  # predict, which runs first, has already shown the message
     return None if view is None else view[0]
+
+
+def explain_remembered(drawn):
+    """explain for the drawing predict_and_remember kept (None: nothing drawn, nothing to explain)."""
+    return None if drawn is None or MODEL is None else saliency_view(MODEL, drawn)[0]
 
 
 def predict_and_explain(sketch):
@@ -202,12 +218,18 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as d
                                show_progress="hidden")
     demo.load(None, js=SELECT_BRUSH_JS)
 
-    sketch.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name="predict",
-                  show_progress="hidden", trigger_mode="always_last", concurrency_limit=CONCURRENCY).then(
-        explain, inputs=[sketch], outputs=[why], api_name="explain", show_progress="hidden",
+    # The drawing predict preprocessed goes to explain through session state: sending the canvas again
+    # would make the browser export and upload it a second time before the saliency could start.
+    drawn = gr.State(None)
+    sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, drawn],
+                  api_name="predict", show_progress="hidden", trigger_mode="always_last",
+                  concurrency_limit=CONCURRENCY).then(
+        explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden",
         concurrency_limit=CONCURRENCY)
     show_layers.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name=False,
                        show_progress="hidden", concurrency_limit=CONCURRENCY)
+    # API clients send the drawing itself: they have no session state to point at.
+    gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain")
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 

@@ -83,7 +83,7 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=args.chromium,
                                          args=["--no-sandbox", "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
             canvas = page.locator("#sketchpad canvas").first
             expect(canvas).to_be_visible(timeout=20_000)
             expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(

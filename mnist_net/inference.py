@@ -108,8 +108,9 @@ def saliency_view(model: Net, image) -> tuple[np.ndarray, float] | None:
     """(SmoothGrad overlay for the predicted class, its scale) for one drawing; None for a blank canvas.
 
     Separate from `analyze` so the app can show the prediction first and the saliency right after.
+    `image` may also be the `Sketch` that `analyze` already made, which skips preprocessing.
     """
-    sketch = preprocess(image_from_editor(image))
+    sketch = image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
     if sketch is None:
         return None
     grad, _ = saliency(model, sketch.tensor)

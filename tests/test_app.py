@@ -61,6 +61,35 @@ def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     assert "Prediction" in status and "runner-up" in status and "scale" in status
 
 
+def test_the_ui_explains_the_drawing_predict_kept(app_module, test_set):
+    digit = (test_set.images[3, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    canvas = draw_like_a_user(digit, np.random.default_rng(2), "light-on-transparent")
+    *outs, drawn = app_module.predict_and_remember(canvas)
+    for kept, plain in zip(outs, app_module.predict(canvas), strict=True):
+        if isinstance(plain, np.ndarray):
+            np.testing.assert_array_equal(kept, plain)
+        else:
+            assert kept == plain
+    assert drawn is not None and drawn.pixels.shape == (28, 28)
+    np.testing.assert_array_equal(app_module.explain_remembered(drawn), app_module.explain(canvas))
+    blank = {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}
+    assert app_module.predict_and_remember(blank)[-1] is None
+    assert app_module.explain_remembered(None) is None
+
+
+def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test_set):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    value = {"background": None, "layers": [], "composite": handle_file(
+        digit_file(tmp_path, test_set, 4, "black-on-white"))}
+    # /predict answers exactly what the UI's event computes, without the session-only state.
+    assert len(client.predict(value, api_name="/predict")) == 1 + app_module.N_IMAGES + 1
+    path = client.predict(value, api_name="/explain")
+    img = np.asarray(Image.open(path))
+    assert img.ndim == 3 and img.shape[1] >= 28 * 7 and img.std() > 0
+
+
 def test_empty_canvas_is_a_friendly_state(app_module):
     blank = {"background": None, "layers": [], "composite": np.full((280, 280, 4), 0, np.uint8)}
     out = app_module.predict(blank)
@@ -107,7 +136,8 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        page.goto(server, wait_until="networkidle")
+        # Not "networkidle": the app keeps session state, so Gradio holds a heartbeat stream open.
+        page.goto(server, wait_until="load")
         canvas = page.locator("#sketchpad canvas").first
         expect(canvas).to_be_visible(timeout=20_000)
         # No clicking on any tool: a visitor draws the moment the page opens.
