@@ -112,7 +112,7 @@ def main(argv=None) -> int:
 
     interrupted = False
     try:
-        history = fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
+        fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
                       progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state)
     except KeyboardInterrupt:
         interrupted = True

@@ -15,8 +15,8 @@ from PIL import Image
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from .artifacts import write_json
 from .checkpoint import atomic_write_bytes
-from .data import DataError, MNISTTensors, default_data_dir, load_raw, normalize_uint8
-from .training import EvalResult, predictions, tune_cpu_allocator
+from .data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
+from .training import EvalResult, predictions, prepare, tune_cpu_allocator
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -39,9 +39,11 @@ def format_report(result: EvalResult, cm: torch.Tensor) -> str:
 
 def run(weights=None, data_dir=None, test: MNISTTensors | None = None) -> tuple[EvalResult, torch.Tensor, torch.Tensor]:
     """(result, confusion matrix, probabilities N x 10) for a weights file on the test set, in one pass."""
-    model = load_model(weights)
     test = test if test is not None else load_mnist(data_dir, train=False)
-    probs = predictions(model, test)
+    # channels_last halves the time of this pass on CPU (1.6 s -> 0.8 s for 10k here), and batches of
+    # 500 keep block 1's activations closer to cache size than 1000 (0.8 -> 0.6 s).
+    model, test_cl = prepare(load_model(weights), test, torch.device("cpu"))
+    probs = predictions(model, test_cl, batch_size=500)
     loss = F.nll_loss(probs.clamp_min(1e-30).log(), test.labels, reduction="sum").item() / len(test)
     predicted = probs.argmax(1)
     result = EvalResult(loss, int((predicted == test.labels).sum()), len(test))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import IN_CI, ROOT, missing
+from conftest import missing
 from mnist_net.data import MNIST_MEAN, MNIST_STD
 from mnist_net.training import evaluate
 from mnist_net.data import MNISTTensors

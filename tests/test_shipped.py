@@ -41,6 +41,13 @@ def test_evaluate_cli_regenerates_the_committed_artifacts(tmp_path, data_dir, ca
     assert fresh_png.read_bytes() == committed_png.read_bytes()
 
 
+def test_evaluate_run_loads_the_test_set_itself_and_matches_training_evaluate(data_dir, test_set):
+    result, cm, probs = evaluate_cli.run(DEFAULT_WEIGHTS, data_dir=data_dir)
+    reference = evaluate(load_model(), test_set)  # NCHW, batches of 1000: the training loop's path
+    assert result.correct == reference.correct and abs(result.loss - reference.loss) < 1e-5
+    assert probs.shape == (10000, 10) and int(cm.sum()) == 10000 and int(cm.trace()) == result.correct
+
+
 def test_evaluate_cli_reports_a_bad_weights_file(tmp_path, data_dir, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
