@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     interrupted = False
     try:
         fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
-                      progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state)
+            progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state)
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: the best weights and metrics of the finished epochs are saved.", file=sys.stderr)
