@@ -25,6 +25,10 @@ CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 QUEUE_SIZE = 256
 # Output images are encoded on every stroke: PNG takes ~7 ms a grid here, Gradio's default WebP ~26 ms.
 IMG = {"interactive": False, "buttons": [], "format": "png"}
+# Every stroke leaves ~70-100 KB in Gradio's cache (the uploaded canvas and five PNGs), which Gradio keeps
+# until the server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files
+# a request made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
+DELETE_CACHE = (15 * 60, 60 * 60)
 
 
 def _load() -> tuple[Net | None, str | None]:
@@ -118,7 +122,7 @@ SELECT_BRUSH_JS = """
 }
 """
 
-with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit") as demo:
+with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown(
         "# How a 14,120-parameter CNN reads your digit\n"
         "Draw a digit. It is cropped, scaled to 20 px and centred in 28x28 the way MNIST was made, then run "

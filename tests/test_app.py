@@ -90,6 +90,39 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     assert img.ndim == 3 and img.shape[1] >= 28 * 7 and img.std() > 0
 
 
+def file_paths(value) -> list[str]:
+    """Every server-side file path inside a Gradio config or API result."""
+    if isinstance(value, dict):
+        own = [value["path"]] if isinstance(value.get("path"), str) and value.get("meta") else []
+        return own + [p for v in value.values() for p in file_paths(v)]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in file_paths(v)]
+    return []
+
+
+def test_cache_sweep_removes_stroke_files_and_keeps_the_page_whole(app_module, server, tmp_path, test_set):
+    import httpx
+    from gradio import route_utils
+    from gradio_client import Client, handle_file
+
+    assert app_module.demo.delete_cache == app_module.DELETE_CACHE
+    client = Client(server, verbose=False, download_files=False)
+    value = {"background": None, "layers": [], "composite": handle_file(
+        digit_file(tmp_path, test_set, 5, "black-on-white"))}
+    stroke_files = file_paths(client.predict(value, api_name="/predict"))
+    assert len(stroke_files) == 5 and all(Path(p).exists() for p in stroke_files)
+    # The sweep Gradio runs on DELETE_CACHE's schedule, with every file counted as old enough.
+    route_utils.delete_files_created_by_app(app_module.demo, age=0)
+    assert not any(Path(p).exists() for p in stroke_files)
+    config = httpx.get(server + "config").json()
+    static = [p for p in file_paths(config["components"]) if not p.startswith(("http://", "https://"))]
+    assert len(static) >= 10  # examples, kernels, mixing matrix, misclassified gallery
+    for path in static:
+        assert httpx.get(f"{server}gradio_api/file={path}").status_code == 200, path
+    after = client.predict(value, api_name="/predict")
+    assert after[0]["label"] == str(int(test_set.labels[5]))
+
+
 def test_empty_canvas_is_a_friendly_state(app_module):
     blank = {"background": None, "layers": [], "composite": np.full((280, 280, 4), 0, np.uint8)}
     out = app_module.predict(blank)
