@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_net.data import default_data_dir, load_raw  # noqa: E402
+from mnist_net.data import DataError, default_data_dir, load_raw  # noqa: E402
 from load_test import free_port  # noqa: E402  (same folder)
 
 CANVAS = 280
@@ -130,4 +130,7 @@ def baseline_demo():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataError as e:  # no MNIST where we looked: say where and how to get it, no traceback
+        sys.exit(f"{e}")

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from load_test import free_port  # noqa: E402  (same folder)
+from mnist_net.data import DataError  # noqa: E402
 
 # Records, in page time, the release of the mouse and when each output is first shown for that stroke.
 # An image counts as shown once it has a new src and has decoded.
@@ -127,4 +128,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataError as e:  # no MNIST where we looked: say where and how to get it, no traceback
+        sys.exit(f"{e}")

@@ -20,7 +20,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from mnist_net.data import default_data_dir, load_raw  # noqa: E402
+from mnist_net.data import DataError, default_data_dir, load_raw  # noqa: E402
 
 
 def make_inputs(folder: Path, n: int, data_dir: str) -> list[str]:
@@ -133,4 +133,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except DataError as e:  # no MNIST where we looked: say where and how to get it, no traceback
+        sys.exit(f"{e}")
