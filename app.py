@@ -94,16 +94,17 @@ def explain_remembered(drawn):
 
 def predict_and_explain(sketch):
     """predict, then explain: for clicks on examples, which do not fire the canvas' change event."""
-    return (*predict(sketch), explain(sketch))
+    outs, drawn = _predict(sketch, False)
+    return (*outs, explain_remembered(drawn))
 
 
 def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     """Run a misclassified test digit through the same pipeline and show it on the Draw tab."""
     digit = REPORT.misclassified[evt.index]
     drawing = digit.as_drawing(CANVAS)
-    *outs, status = predict(drawing, show_layers)
+    (*outs, status), drawn = _predict(drawing, show_layers)
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
-    return (*outs, note + status, explain(drawing), gr.Tabs(selected="draw"))
+    return (*outs, note + status, explain_remembered(drawn), gr.Tabs(selected="draw"))
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_data_dir, load_mnist  # noqa: E402
+from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_data_dir, load_mnist, load_raw  # noqa: E402
 from mnist_net.model import Dropout, Net  # noqa: E402
 from mnist_net.training import RECIPES, prepare, tune_cpu_allocator  # noqa: E402
 from mnist_net.data import random_affine  # noqa: E402
@@ -166,7 +166,7 @@ def main() -> None:
           + ("both pipelines in this process" if args.one_process else "(b) in a process of its own"))
     names = {"a": "(a) assignment: DataLoader+ToTensor/Normalize, eager, nn.Dropout",
              "b": "(b) train.py: in-memory tensors, channels_last, cheap dropout mask, batch augment"}
-    load_mnist(args.data_dir, train=True)  # a missing dataset fails here with our message, not inside (a)
+    load_raw(args.data_dir, train=True)  # a missing dataset fails here with our message, not inside (a)
     runners = {"a": InProcess(assignment_pipeline, args.data_dir, args.warm)}
     runners["b"] = (InProcess if args.one_process else OwnProcess)(our_pipeline, args.data_dir, args.warm)
     samples = {"a": [], "b": []}
