@@ -25,7 +25,7 @@ CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 QUEUE_SIZE = 256
 # Output images are encoded on every stroke: PNG takes ~7 ms a grid here, Gradio's default WebP ~26 ms.
 IMG = {"interactive": False, "buttons": [], "format": "png"}
-# Every stroke leaves ~70-100 KB in Gradio's cache (the uploaded canvas and five PNGs), which Gradio keeps
+# Every prediction leaves ~66 KB in Gradio's cache (the uploaded drawing and five PNGs), which Gradio keeps
 # until the server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files
 # a request made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
 DELETE_CACHE = (15 * 60, 60 * 60)
