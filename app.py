@@ -11,6 +11,7 @@ from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
 from mnist_net.inference import BLOCK_TITLES, analyze, configure_for_serving, saliency_view
 from mnist_net.model import Net
+from mnist_net.render import png_data_url
 from mnist_net.report import architecture_rows, curve_rows, load_report
 from mnist_net.sketch import SketchError
 
@@ -23,11 +24,13 @@ BRUSH_RADIUS = 9   # strokes ~1/10 of a digit's height, like MNIST's after downs
 # and a bounded queue turns a flood of visitors into a clear "queue full" instead of ever-growing waits.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 QUEUE_SIZE = 256
-# Output images are encoded on every stroke: PNG takes ~7 ms a grid here, Gradio's default WebP ~26 ms.
-IMG = {"interactive": False, "buttons": [], "format": "png"}
-# Every prediction leaves ~66 KB in Gradio's cache (the uploaded drawing and five PNGs), which Gradio keeps
-# until the server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files
-# a request made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
+# The images of every stroke travel inside the answer as PNG data URLs shown by gr.HTML. As gr.Image
+# outputs, Gradio wrote each to its file cache and checked each path (~5 ms an image here, on top of
+# encoding) and the page then fetched each file: the server took ~66 ms per stroke instead of ~36.
+IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;height:auto;display:block">` : ""}'
+# Every prediction still leaves the uploaded drawing in Gradio's cache, which Gradio keeps until the
+# server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
+# made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
 DELETE_CACHE = (15 * 60, 60 * 60)
 
 
@@ -62,11 +65,12 @@ def _predict(sketch, show_layers: bool):
     layers = [result.layers.get(b) for b in BLOCKS]
     status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
               + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
-    return (label, result.input_view, *blocks, *layers, status), result.sketch
+    images = [png_data_url(img) for img in (result.input_view, *blocks, *layers)]
+    return (label, *images, status), result.sketch
 
 
 def predict(sketch, show_layers: bool = False):
-    """Sketchpad value (or image) -> label, input view, 4 block grids, 4 layer stacks, status."""
+    """Sketchpad value (or image) -> label, input view, 4 block grids, 4 layer stacks (PNG data URLs), status."""
     return _predict(sketch, show_layers)[0]
 
 
@@ -84,12 +88,12 @@ def explain(sketch):
         view = saliency_view(MODEL, sketch)
     except SketchError:
         return None  # predict, which runs first, has already shown the message
-    return None if view is None else view[0]
+    return None if view is None else png_data_url(view[0])
 
 
 def explain_remembered(drawn):
     """explain for the drawing predict_and_remember kept (None: nothing drawn, nothing to explain)."""
-    return None if drawn is None or MODEL is None else saliency_view(MODEL, drawn)[0]
+    return None if drawn is None or MODEL is None else png_data_url(saliency_view(MODEL, drawn)[0])
 
 
 def predict_and_explain(sketch):
@@ -105,6 +109,12 @@ def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     (*outs, status), drawn = _predict(drawing, show_layers)
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
     return (*outs, note + status, explain_remembered(drawn), gr.Tabs(selected="draw"))
+
+
+def image_view(label: str | None, elem_id: str) -> gr.HTML:
+    """An output that shows one PNG data URL (or nothing), framed like gr.Image."""
+    return gr.HTML(label=label, show_label=label is not None, container=True, padding=label is not None,
+                   elem_id=elem_id, html_template=IMAGE_TEMPLATE, js_on_load=None)
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our
@@ -146,9 +156,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 with gr.Column(scale=1, min_width=300):
                     label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
                     with gr.Row():
-                        seen = gr.Image(label="What the network sees (28x28)", elem_id="seen", **IMG)
-                        why = gr.Image(label="Why (saliency of the prediction)",
-                                       elem_id="saliency", **IMG)
+                        seen = image_view("What the network sees (28x28)", "seen")
+                        why = image_view("Why (saliency of the prediction)", "saliency")
             status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
             gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
                         "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
@@ -161,12 +170,10 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                         for name in pair:
                             # Title as Markdown: an image label would cover the first channels' labels.
                             gr.Markdown(f"**{BLOCK_TITLES[name]}**")
-                            block_images.append(gr.Image(show_label=False, elem_id=f"{name}-maps",
-                                                         height="auto", **IMG))
+                            block_images.append(image_view(None, f"{name}-maps"))
             with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False):
                 for name in BLOCKS:
-                    layer_images.append(gr.Image(label=f"{name}, layer by layer", elem_id=f"{name}-layers",
-                                                 **IMG))
+                    layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers"))
             if EXAMPLES:
                 # Loading an example into the canvas does not fire its change event, so run predict on click.
                 gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict_and_explain,

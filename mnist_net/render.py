@@ -1,6 +1,8 @@
 """Feature maps as labelled, colour-mapped image grids (numpy + PIL, no per-pixel Python loops)."""
 from __future__ import annotations
 
+import base64
+import io
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -142,6 +144,27 @@ def stack_titled(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:
     for ty, title in titles:
         draw.text((PAD, ty + 1), title, fill=(0, 0, 0), font=_font())
     return np.asarray(out)
+
+
+def png_data_url(rgb: np.ndarray | None, compress_level: int = 1) -> str | None:
+    """An RGB image as a `data:image/png;base64,...` URL (None stays None), for sending images inline.
+
+    zlib level 1 encodes a stroke's five images in ~8 ms here against ~15 ms at PIL's default 6, for
+    32 KB instead of 25 KB.
+    """
+    if rgb is None:
+        return None
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="png", compress_level=compress_level)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    """The pixels of a `data:image/...;base64,` URL, as a numpy array (for API clients and tests)."""
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:image/") or not header.endswith(";base64"):
+        raise ValueError(f"not a base64 image data URL: {url[:40]!r}")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
 
 
 def input_image(pixels: np.ndarray, size: int = 224) -> np.ndarray:

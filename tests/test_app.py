@@ -13,6 +13,7 @@ from conftest import missing
 from mnist_net.data import MNIST_MEAN, MNIST_STD
 from mnist_net.training import evaluate
 from mnist_net.data import MNISTTensors
+from mnist_net.render import decode_data_url
 
 
 def draw_like_a_user(digit: np.ndarray, rng: np.random.Generator, style: str) -> np.ndarray:
@@ -50,8 +51,10 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
 def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
-    label, seen, b1, b2, b3, b4, l1, l2, l3, l4, status = app_module.predict(canvas, True)
-    why = app_module.explain(canvas)
+    label, *urls, status = app_module.predict(canvas, True)
+    # Images come back as PNG data URLs, shown inline by the page.
+    seen, b1, b2, b3, b4, l1, l2, l3, l4 = (decode_data_url(u) for u in urls)
+    why = decode_data_url(app_module.explain(canvas))
     assert why.ndim == 3 and why.shape[1] >= 28 * 7 and why.std() > 0
     assert max(label, key=label.get) == str(int(test_set.labels[0]))
     assert abs(sum(label.values()) - 1.0) < 1e-4
@@ -65,13 +68,9 @@ def test_the_ui_explains_the_drawing_predict_kept(app_module, test_set):
     digit = (test_set.images[3, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(2), "light-on-transparent")
     *outs, drawn = app_module.predict_and_remember(canvas)
-    for kept, plain in zip(outs, app_module.predict(canvas), strict=True):
-        if isinstance(plain, np.ndarray):
-            np.testing.assert_array_equal(kept, plain)
-        else:
-            assert kept == plain
+    assert outs == list(app_module.predict(canvas))
     assert drawn is not None and drawn.pixels.shape == (28, 28)
-    np.testing.assert_array_equal(app_module.explain_remembered(drawn), app_module.explain(canvas))
+    assert app_module.explain_remembered(drawn) == app_module.explain(canvas)
     blank = {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}
     assert app_module.predict_and_remember(blank)[-1] is None
     assert app_module.explain_remembered(None) is None
@@ -85,8 +84,7 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
         digit_file(tmp_path, test_set, 4, "black-on-white"))}
     # /predict answers exactly what the UI's event computes, without the session-only state.
     assert len(client.predict(value, api_name="/predict")) == 1 + app_module.N_IMAGES + 1
-    path = client.predict(value, api_name="/explain")
-    img = np.asarray(Image.open(path))
+    img = decode_data_url(client.predict(value, api_name="/explain"))
     assert img.ndim == 3 and img.shape[1] >= 28 * 7 and img.std() > 0
 
 
@@ -107,10 +105,14 @@ def test_cache_sweep_removes_stroke_files_and_keeps_the_page_whole(app_module, s
 
     assert app_module.demo.delete_cache == app_module.DELETE_CACHE
     client = Client(server, verbose=False, download_files=False)
-    value = {"background": None, "layers": [], "composite": handle_file(
-        digit_file(tmp_path, test_set, 5, "black-on-white"))}
-    stroke_files = file_paths(client.predict(value, api_name="/predict"))
-    assert len(stroke_files) == 5 and all(Path(p).exists() for p in stroke_files)
+    drawing = digit_file(tmp_path, test_set, 5, "black-on-white")
+    value = {"background": None, "layers": [], "composite": handle_file(drawing)}
+    result = client.predict(value, api_name="/predict")
+    assert file_paths(result) == []  # the images come inline, as data URLs: nothing for the cache to keep
+    # What a stroke still leaves: the drawing the client uploaded.
+    uploaded = Path(drawing).read_bytes()
+    stroke_files = [p for p in Path(app_module.demo.GRADIO_CACHE).rglob("*.png") if p.read_bytes() == uploaded]
+    assert len(stroke_files) == 1
     # The sweep Gradio runs on DELETE_CACHE's schedule, with every file counted as old enough.
     route_utils.delete_files_created_by_app(app_module.demo, age=0)
     assert not any(Path(p).exists() for p in stroke_files)

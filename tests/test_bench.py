@@ -37,12 +37,13 @@ def test_train_speed_bench_prints_both_pipelines_and_their_ratio(data_dir):
 
 def test_app_latency_bench_prints_in_process_and_client_percentiles(data_dir):
     out = run_bench("app_latency.py", "--n", "12", "--client-n", "3", data_dir=data_dir)
-    p50, p95, _ = numbers_after("in-process predict (preprocess", out)
-    assert 0 < p50 <= p95
-    for label in ("default Client, label only", "Client(ssl_verify=one SSLContext), label only",
-                  "trivial image-upload endpoint, default Client"):
+    for label in ("in-process analyze (preprocess", "in-process predict as served"):
+        p50, p95, _ = numbers_after(label, out)
+        assert 0 < p50 <= p95
+    for label in ("app /predict, default Client", "app /predict, Client(ssl_verify=one SSLContext)",
+                  "trivial image-upload endpoint, default Client", "do-nothing text endpoint (no upload)"):
         assert numbers_after(label, out)[0] > 0
-    assert "p50 ratio app / trivial Gradio endpoint" in out
+    assert "p50 ratio app / trivial image-upload endpoint" in out
 
 
 def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
@@ -54,3 +55,7 @@ def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
     maps = numbers_after("block4 feature maps decoded", out)
     # Each part happens after the one before it.
     assert 0 < sent[0] < shown[0] <= maps[0] + 1
+    reads = numbers_after("of which WebGL readPixels", out)
+    assert 0 < reads[0] < sent[0]
+    floor_sent, _, _, floor_shown, _, _ = numbers_after("floor: the same sketchpad on a bare page", out)
+    assert 0 < floor_sent < floor_shown
