@@ -27,7 +27,7 @@ QUEUE_SIZE = 256
 # The images of every stroke travel inside the answer as PNG data URLs shown by gr.HTML. As gr.Image
 # outputs, Gradio wrote each to its file cache and checked each path (~5 ms an image here, on top of
 # encoding) and the page then fetched each file: the server took ~66 ms per stroke instead of ~36.
-IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;height:auto;display:block">` : ""}'
+IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;height:auto;display:block;margin:0 auto">` : ""}'
 # Every prediction still leaves the uploaded drawing in Gradio's cache, which Gradio keeps until the
 # server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
 # made more than an hour ago are deleted (the Model tab's and the examples' files are kept).

@@ -12,6 +12,11 @@ from .model import Net
 from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import Sketch, SketchError, preprocess
 
+# Block grids are drawn with ~48 px maps so that they fit a half-width column (~430 px) at their own
+# size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
+# the larger PNGs cost ~3.5 ms of every stroke.
+BLOCK_CELL = 48
+
 BLOCK_TITLES = {
     "block1": "Block 1: conv 3x3 (12) > conv 3x3 (20) > conv 1x1 (10) > max-pool, 10 x 12 x 12",
     "block2": "Block 2: conv 3x3 (16) > conv 3x3 (16), 16 x 8 x 8",
@@ -94,7 +99,7 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
     for name, act in blocks.items():
         labels = label_names(act.shape[1]) if name == "block4" else None
         highlight = pred if name == "block4" else None
-        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight)
+        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL)
     layers = {}
     if with_layers:
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
