@@ -238,3 +238,15 @@ def save_screenshot(shot: Path, name: str) -> None:
         if img.width > 1000:
             img = img.resize((1000, round(img.height * 1000 / img.width)), Image.LANCZOS)
         img.quantize(256).save(Path(target) / name, optimize=True)
+
+
+def test_png_data_urls_round_trip_exactly():
+    from mnist_net.render import png_data_url
+
+    rgb = np.random.default_rng(0).integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+    url = png_data_url(rgb)
+    assert url.startswith("data:image/png;base64,")
+    np.testing.assert_array_equal(decode_data_url(url), rgb)
+    assert png_data_url(None) is None
+    with pytest.raises(ValueError, match="not a base64 image data URL"):
+        decode_data_url("/tmp/gradio/image.png")
