@@ -111,6 +111,15 @@ def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     return (*outs, note + status, explain_remembered(drawn), gr.Tabs(selected="draw"))
 
 
+def sketchpad() -> gr.Sketchpad:
+    """The drawing canvas: MNIST's proportions at 10x, black ink, no layers or transforms."""
+    return gr.Sketchpad(
+        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
+        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+    )
+
+
 def image_view(label: str | None, elem_id: str) -> gr.HTML:
     """An output that shows one PNG data URL (or nothing), framed like gr.Image."""
     return gr.HTML(label=label, show_label=label is not None, container=True, padding=label is not None,
@@ -146,11 +155,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
         with gr.Tab("Draw", id="draw"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
-                    sketch = gr.Sketchpad(
-                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
-                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
-                    )
+                    sketch = sketchpad()
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)",
                                               value=False)
                 with gr.Column(scale=1, min_width=300):

@@ -85,10 +85,7 @@ def floor_demo():
     import app
 
     with gr.Blocks() as demo:
-        sketch = gr.Sketchpad(label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
-                              canvas_size=(app.CANVAS, app.CANVAS), fixed_canvas=True, layers=False,
-                              transforms=(), brush=gr.Brush(default_size=app.BRUSH_RADIUS, colors=["#000000"],
-                                                            color_mode="fixed"))
+        sketch = app.sketchpad()
         status = gr.Markdown(app.EMPTY_MESSAGE, elem_id="status")
         sketch.change(lambda s: "Prediction: -" if s is not None and s["composite"] is not None
                       and s["composite"][..., 3].any() else app.EMPTY_MESSAGE,
