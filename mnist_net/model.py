@@ -36,7 +36,9 @@ class Dropout(nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
         bits = words.view(torch.int16)[:n].view(x.shape)  # uniform over [-32768, 32767]
         keep = bits >= (-32768 + round(self.p * 65536))
-        mask = keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        # Same bit for the same element as before, but the mask is laid out like x (channels_last
+        # in training): a product of two layouts takes ~5x longer, forward and backward.
+        mask = torch.empty_like(x).copy_(keep).mul_(1.0 / (1.0 - self.p))
         return x * mask
 
 

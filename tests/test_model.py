@@ -70,3 +70,19 @@ def test_cheap_dropout_mask_has_the_right_rate_and_scale():
     per_slot = (y.view(-1, 4) == 0).float().mean(0)
     assert (per_slot - 0.1).abs().max() < 0.004
     assert torch.equal(d.eval()(torch.ones(5)), torch.ones(5))
+
+
+def test_cheap_dropout_drops_the_same_elements_in_either_memory_layout():
+    # The shipped weights were trained with the mask drawn in NCHW element order; a channels_last
+    # input must get the very same mask (so training stays reproducible), laid out like the input.
+    from mnist_net.model import Dropout
+
+    d = Dropout(0.1).train()
+    x = torch.randn(8, 20, 6, 6)
+    torch.manual_seed(3)
+    plain = d(x)
+    torch.manual_seed(3)
+    cl = d(x.contiguous(memory_format=torch.channels_last))
+    assert cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(cl, plain)
+    assert 0 < (plain == 0).sum() < plain.numel()
