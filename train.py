@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS,
                    help="best weights file; metrics, curves and the last-epoch checkpoint go beside it "
                         "(default: the shipped weights, %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick tries)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue from a *.last.pt checkpoint written by an earlier run")
@@ -39,6 +40,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be positive")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a positive number, got {args.lr}")
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        p.error(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.train_subset is not None and args.train_subset < 1:
+        p.error(f"--train-subset must be a positive number of images, got {args.train_subset}")
     return args
 
 
@@ -68,7 +75,11 @@ def main(argv=None) -> int:
                        "dropout": args.dropout if args.dropout is not None else base.dropout})
     args.lr, args.dropout = recipe.lr, recipe.dropout
 
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if device.type == "cpu":
         tune_cpu_allocator()
     torch.manual_seed(args.seed)

@@ -75,10 +75,23 @@ def tune_cpu_allocator() -> bool:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when available (or asked for), else CPU."""
+    """CUDA when available, else CPU; "cpu", "cuda" or "cuda:N" when asked for (ValueError if unusable)."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {requested!r}: use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {requested} was asked for, but this PyTorch ({torch.__version__}) sees no "
+                             f"CUDA GPU; use --device cpu, or auto to take a GPU only when there is one")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {requested}: there are only {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0")
+    return device
 
 
 def describe_device(device: torch.device) -> str:

@@ -126,3 +126,31 @@ def test_cuda_path_selects_and_prepares_devices(train_set):
     model, data = training.prepare(Net(), train_set.subset(256), torch.device("cpu"))
     assert data.images.is_contiguous(memory_format=torch.channels_last)
     assert model.block1.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "-1"], "--lr must be a positive number"),
+    (["--lr", "nan"], "--lr must be a positive number"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["--train-subset", "-5"], "--train-subset must be a positive number"),
+    (["--epochs", "0"], "--epochs and --batch-size must be positive"),
+])
+def test_cli_rejects_bad_hyperparameters_before_training(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train_cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "unknown device 'gpu': use auto, cpu, cuda or cuda:N"),
+    ("mps", "unknown device 'mps'"),
+    ("cuda", "sees no CUDA GPU; use --device cpu"),
+])
+def test_cli_rejects_an_unusable_device_with_a_message(device, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer with or without a GPU
+    assert train_cli.main(["--device", device, "--out", str(tmp_path / "w.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+    assert not (tmp_path / "w.pt").exists()
