@@ -91,11 +91,16 @@ def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        # weights_only refuses anything but tensors and plain containers: a crafted pickle lands here.
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
-        what = f" ({found.group(1)})" if found else ""
-        raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights{what}, "
-                           f"which could run code when unpickled, so it was not unpickled. {_fix(path)}") from None
+        # weights_only refuses anything but tensors and plain containers: a crafted pickle lands here,
+        # and so does a file that is no pickle at all (a text file, an image), which needs another message.
+        found = re.search(r"Unsupported (?:global|class):? (?:GLOBAL )?([\w.]+)", str(e))
+        if found is None:
+            raise WeightsError(f"Weights file is not a PyTorch file: {path} (the safe loader could not read it "
+                               f"as one; nothing in it was run). "
+                               f"{_fix(path)}") from None
+        raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights "
+                           f"({found.group(1)}), which could run code when unpickled, so it was not unpickled. "
+                           f"{_fix(path)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path} "
                            f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). {_fix(path)}") from None

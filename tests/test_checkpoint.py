@@ -105,3 +105,10 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     assert p.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
     load_model(p)
+
+
+def test_a_file_that_is_no_pickle_is_not_called_dangerous(tmp_path):
+    p = tmp_path / "notes.pt"
+    p.write_text("-- not weights, just text --\n")
+    msg = _expect(p, "not a PyTorch file")
+    assert "Refused" not in msg
