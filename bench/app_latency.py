@@ -16,6 +16,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import DataError, default_data_dir, load_raw  # noqa: E402
+from bench_args import count  # noqa: E402  (same folder)
 from load_test import free_port  # noqa: E402  (same folder)
 
 CANVAS = 280
@@ -45,8 +46,8 @@ def percentiles(samples: list[float]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=200)
-    p.add_argument("--client-n", type=int, default=100)
+    p.add_argument("--n", type=count(1), default=200)
+    p.add_argument("--client-n", type=count(1), default=100)
     p.add_argument("--data-dir", default=default_data_dir())
     args = p.parse_args()
 

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from load_test import free_port  # noqa: E402  (same folder)
+from bench_args import count  # noqa: E402  (same folder)
 
 # Records, in page time, the release of the mouse and when each output is first shown for that stroke.
 # An image counts as shown once it has a new src and has decoded.
@@ -141,8 +142,8 @@ def time_strokes(browser, url: str, n: int, warm: int, outputs: tuple[str, ...],
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=30, help="strokes to time")
-    p.add_argument("--warm", type=int, default=3, help="untimed strokes first (page and server warm-up)")
+    p.add_argument("--n", type=count(1), default=30, help="strokes to time")
+    p.add_argument("--warm", type=count(0), default=3, help="untimed strokes first (page and server warm-up)")
     p.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH") or shutil.which("chromium"))
     args = p.parse_args()
     if not args.chromium:

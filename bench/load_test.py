@@ -21,6 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from mnist_net.data import DataError, default_data_dir, load_raw  # noqa: E402
+from bench_args import count  # noqa: E402  (same folder)
 
 
 def make_inputs(folder: Path, n: int, data_dir: str) -> list[str]:
@@ -105,8 +106,8 @@ def free_port() -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--requests", type=int, default=25, help="predictions per client")
+    p.add_argument("--clients", type=count(1), default=32)
+    p.add_argument("--requests", type=count(1), default=25, help="predictions per client")
     p.add_argument("--url", default=None, help="an app already running; default: launch one in-process")
     p.add_argument("--data-dir", default=default_data_dir())
     args = p.parse_args()

@@ -27,6 +27,7 @@ from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_da
 from mnist_net.model import Dropout, Net  # noqa: E402
 from mnist_net.training import RECIPES, prepare, tune_cpu_allocator  # noqa: E402
 from mnist_net.data import random_affine  # noqa: E402
+from bench_args import count  # noqa: E402  (same folder)
 
 BATCHES_PER_EPOCH = 469  # 60,000 / 128, last partial batch kept
 
@@ -155,9 +156,9 @@ class OwnProcess:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=default_data_dir())
-    p.add_argument("--warm", type=int, default=10, help="untimed batches per pipeline first")
-    p.add_argument("--rounds", type=int, default=8, help="alternating timed rounds")
-    p.add_argument("--batches", type=int, default=10, help="timed batches per pipeline per round")
+    p.add_argument("--warm", type=count(0), default=10, help="untimed batches per pipeline first")
+    p.add_argument("--rounds", type=count(1), default=8, help="alternating timed rounds")
+    p.add_argument("--batches", type=count(1), default=10, help="timed batches per pipeline per round")
     p.add_argument("--one-process", action="store_true",
                    help="run (b) in this process too; (a) then runs with (b)'s allocator settings")
     args = p.parse_args()

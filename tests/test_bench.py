@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, missing
 from test_app import chromium_path
 
@@ -59,3 +61,16 @@ def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
     assert 0 < reads[0] < sent[0]
     floor_sent, _, _, floor_shown, _, _ = numbers_after("floor: the same sketchpad on a bare page", out)
     assert 0 < floor_sent < floor_shown
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("train_speed.py", ["--rounds", "0"], "--rounds: must be at least 1, got 0"),
+    ("app_latency.py", ["--n", "0"], "--n: must be at least 1, got 0"),
+    ("browser_latency.py", ["--warm", "-1"], "--warm: must be at least 0, got -1"),
+    ("load_test.py", ["--clients", "many"], "--clients: expected a whole number, got 'many'"),
+])
+def test_bench_scripts_refuse_counts_that_make_no_sense(script, args, message):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
