@@ -1,8 +1,11 @@
 """The committed weights and the artifacts beside them, checked against the real 10k test set."""
 import json
+import re
+import sys
 
 import numpy as np
 import torch
+from conftest import ROOT
 
 from mnist_net import evaluate as evaluate_cli
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -10,6 +13,9 @@ from mnist_net.data import MNIST_MEAN, MNIST_STD
 from mnist_net.evaluate import artifact_paths
 from mnist_net.explain import saliency
 from mnist_net.training import evaluate
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import seed_table  # noqa: E402
 
 
 def test_shipped_weights_reach_99_4_on_the_full_test_set(test_set):
@@ -67,3 +73,22 @@ def test_saliency_is_finite_and_larger_on_the_ink(test_set):
         ink, empty = pixels > 0.5, pixels < 0.01
         ratios.append(np.abs(grad)[ink].mean() / np.abs(grad)[empty].mean())
     assert min(ratios) > 1.2 and np.median(ratios) > 2.0, ratios
+
+
+def test_readme_seed_table_is_what_the_committed_metrics_print(capsys):
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`python scripts/seed_table.py ([^`]+)`", readme).group(1).split()
+    files = [str(p) for pattern in command for p in sorted(ROOT.glob(pattern))]
+    assert len(files) == 6, files
+    assert seed_table.main(files) == 0
+    table = capsys.readouterr().out.strip()
+    assert table in readme, table
+
+
+def test_seed_table_refuses_a_file_that_is_not_a_metrics_record(tmp_path, capsys):
+    broken = tmp_path / "x.metrics.json"
+    broken.write_text("{")
+    assert seed_table.main([str(broken)]) == 2
+    assert seed_table.main([str(tmp_path / "missing.json")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a metrics file written by train.py" in err and "cannot read" in err and "Traceback" not in err
