@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import gradio as gr
+# Gradio parses GRADIO_SERVER_PORT while it is imported, with a bare int(): check it first.
+_PORT = os.environ.get("GRADIO_SERVER_PORT", "7860")
+if not (_PORT.isdigit() and 0 < int(_PORT) < 65536):
+    sys.exit(f"error: GRADIO_SERVER_PORT must be a port number from 1 to 65535, got {_PORT!r}")
+
+import gradio as gr  # noqa: E402
 import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
@@ -252,5 +258,9 @@ demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 
 if __name__ == "__main__":
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), share=False)
+    try:
+        # Gradio reads GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT (default 7860; the next
+        # free port of the 100 after it when that one is taken, so a second copy of the app still starts).
+        demo.launch(share=False)
+    except OSError as e:  # no free port, or an address this machine does not have
+        sys.exit(f"error: could not start the server: {e}")

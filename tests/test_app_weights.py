@@ -86,3 +86,23 @@ def test_app_process_starts_without_weights_and_says_why(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_app_process_refuses_a_bad_port_setting_with_a_message():
+    env = {**os.environ, "GRADIO_SERVER_PORT": "abc"}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "GRADIO_SERVER_PORT must be a port number" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_app_process_says_so_when_its_port_is_taken():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = {**os.environ, "GRADIO_SERVER_PORT": str(busy.getsockname()[1]), "GRADIO_NUM_PORTS": "1"}
+        proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode == 1
+    assert "could not start the server: Cannot find empty port" in proc.stderr and "Traceback" not in proc.stderr
