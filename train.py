@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,19 @@ from mnist_net.data import DataError, default_data_dir, load_mnist
 from mnist_net.model import Net, count_parameters, summary_text
 from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, Recipe, describe_device, fit, pick_device,
                                 prepare, summary_lines, tune_cpu_allocator)
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be written in folder (created if missing), or None when they can."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return f"{e.strerror or e} ({e.filename or folder})"
+    return None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,6 +94,11 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    problem = unwritable_folder(out.parent)
+    if problem:  # found now, not after the first epoch's training
+        print(f"error: cannot write the weights beside {out}: {problem}", file=sys.stderr)
+        return 2
     if device.type == "cpu":
         tune_cpu_allocator()
     torch.manual_seed(args.seed)
@@ -100,7 +119,6 @@ def main(argv=None) -> int:
     model, train = prepare(model, train, device)
     _, test = prepare(model, test, device)
 
-    out = Path(args.out)
     last_path, metrics_path, curves_path = sibling(out, ".last.pt"), sibling(out, ".metrics.json"), sibling(out, ".curves.png")
     record = {
         "args": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
@@ -128,6 +146,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: the best weights and metrics of the finished epochs are saved.", file=sys.stderr)
+    except OSError as e:  # e.g. the disk filled up; files are written atomically, so earlier ones are intact
+        print(f"error: could not save after an epoch: {e}. The files from earlier epochs, if any, are intact.",
+              file=sys.stderr)
+        return 1
     if "history" not in record:
         print("No epoch finished, nothing saved.", file=sys.stderr)
         return 130 if interrupted else 1

@@ -154,3 +154,23 @@ def test_cli_rejects_an_unusable_device_with_a_message(device, message, tmp_path
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err and "Traceback" not in err
     assert not (tmp_path / "w.pt").exists()
+
+
+def test_cli_refuses_an_unwritable_output_before_training(tmp_path, capsys):
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    assert train_cli.main(["--out", str(a_file / "w.pt"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write the weights beside") and "is a file, not a folder" in err
+    assert "Traceback" not in err and "Test set" not in capsys.readouterr().out
+
+
+def test_cli_reports_a_failed_save_without_a_traceback(tmp_path, data_dir, capsys, monkeypatch):
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_cli, "save_weights", disk_full)
+    code, out = _run(tmp_path, "full", data_dir=data_dir)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "could not save after an epoch" in err and "No space left on device" in err
