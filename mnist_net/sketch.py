@@ -90,12 +90,18 @@ def ink_map(image) -> np.ndarray:
     has_alpha = channels in (2, 4)
     colour = arr[..., :-1] if has_alpha else arr
     lum = colour[..., 0] if colour.shape[2] == 1 else colour[..., :3] @ np.float32([0.299, 0.587, 0.114])
-    if has_alpha and arr[..., -1].min() < 0.98:
-        alpha = arr[..., -1]
-        # Transparent background: the opaque strokes are the ink, dark or light alike.
-        return np.clip(alpha, 0.0, 1.0).astype(np.float32)
     border = np.concatenate([lum[0], lum[-1], lum[:, 0], lum[:, -1]])
-    background = float(np.median(border))
+    if has_alpha:
+        alpha = arr[..., -1]
+        border_alpha = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
+        if np.median(border_alpha) < 0.5:
+            # Transparent background: the opaque strokes are the ink, dark or light alike.
+            return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+        # Opaque paper with a few see-through pixels (a screenshot's rounded corners): those are paper too.
+        background = float(np.median(border[border_alpha >= 0.5]))
+        lum = alpha * lum + (1.0 - alpha) * background
+    else:
+        background = float(np.median(border))
     ink = 1.0 - lum if background > 0.5 else lum
     paper = 1.0 - background if background > 0.5 else background
     # Grey paper (a photo, a scan) is not ink: stretch so the paper level maps to 0.

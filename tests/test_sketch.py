@@ -48,6 +48,19 @@ def test_polarity_and_alpha_give_the_same_input():
         np.testing.assert_allclose(preprocess(variant).pixels, ref, atol=1e-5)
 
 
+def test_see_through_corners_on_opaque_paper_are_paper():
+    # A screenshot with rounded (transparent) corners, or one stray transparent pixel, used to flip the
+    # reading to "alpha is the ink", which made the whole white page the digit.
+    dark_on_light = thick_digit_canvas()
+    ref = preprocess(dark_on_light).pixels
+    for polarity in (dark_on_light, 255 - dark_on_light):
+        rgba = np.dstack([polarity] * 3 + [np.full_like(polarity, 255)])
+        rgba[0, 0, 3] = 0
+        rgba[:20, -20:, 3] = 0
+        rgba[-20:, :20, 3] = 40
+        np.testing.assert_allclose(preprocess(rgba).pixels, ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("image", [
     np.full((300, 300), 255, np.uint8),                       # blank white canvas
     np.zeros((300, 300), np.uint8),                           # blank black canvas
