@@ -10,7 +10,7 @@ from PIL import Image
 from .explain import saliency, saliency_overlay
 from .model import Net
 from .render import input_image, layer_outputs, render_grid, stack_titled
-from .sketch import Sketch, SketchError, preprocess
+from .sketch import MAX_PIXELS, Sketch, SketchError, preprocess
 
 # Block grids are drawn with ~48 px maps so that they fit a half-width column (~430 px) at their own
 # size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
@@ -59,8 +59,11 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
         return value
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
         try:
-            return Image.open(value)
-        except (OSError, ValueError) as e:
+            return Image.open(value)  # reads the header only; decoding is checked in preprocess
+        except Image.DecompressionBombError:
+            raise SketchError(f"The image is too large; images up to {MAX_PIXELS // 1_000_000} million "
+                              f"pixels are accepted.") from None
+        except (OSError, ValueError, SyntaxError) as e:
             raise SketchError(f"Could not open the image file: {e}") from None
     if not isinstance(value, dict):
         raise SketchError(f"Expected a sketchpad value or an image, got {type(value).__name__}.")

@@ -13,6 +13,7 @@ BOX = 20          # MNIST: the digit's longer side is scaled to 20 px ...
 SIZE = 28         # ... inside a 28x28 field ...
 CENTRE = 14.0     # ... with its centre of mass at pixel (14, 14) (the mean over MNIST's test set)
 MAX_SIDE = 512    # larger inputs are downscaled first so every request takes bounded time
+MAX_PIXELS = 64_000_000  # an 8000x8000 photo; larger files are refused before they are decoded
 INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bounding box
 
 
@@ -31,7 +32,32 @@ class Sketch:
 def _reduce(image: Image.Image) -> Image.Image:
     """Box-filter huge images down to about MAX_SIDE in C, before any float conversion."""
     factor = int(np.ceil(max(image.size) / MAX_SIDE))
-    return image.reduce(factor) if factor > 1 and image.mode in ("L", "LA", "RGB", "RGBA", "I", "F") else image
+    if factor <= 1:
+        return image
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        # 1-bit, palette and 16-bit images cannot be reduced as they are; converting them is C work too.
+        image = image.convert("I" if image.mode.startswith("I;16") else
+                              "L" if image.mode == "1" else
+                              "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    return image.reduce(factor)
+
+
+def _check_size(width: int, height: int) -> None:
+    """SketchError for images too large to decode in bounded time and memory."""
+    if width * height > MAX_PIXELS:
+        raise SketchError(f"The image is {width}x{height} pixels; images up to "
+                          f"{MAX_PIXELS // 1_000_000} million pixels are accepted.")
+
+
+def _decoded(image: Image.Image) -> Image.Image:
+    """image reduced and decoded, or a SketchError saying why the file cannot be used."""
+    _check_size(image.width, image.height)
+    try:
+        image = _reduce(image)
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise SketchError(f"Could not read the image file ({e}).") from None
+    return image
 
 
 def _to_array(image) -> np.ndarray:
@@ -40,7 +66,7 @@ def _to_array(image) -> np.ndarray:
             and max(image.shape[:2]) > MAX_SIDE and (image.ndim == 2 or image.shape[2] in (3, 4)):
         image = Image.fromarray(image)
     if isinstance(image, Image.Image):
-        image = _reduce(image)
+        image = _decoded(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(image, dtype=np.float64)
             top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -49,6 +75,8 @@ def _to_array(image) -> np.ndarray:
             image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
         arr = np.asarray(image)
     elif isinstance(image, np.ndarray):
+        if image.ndim >= 2:
+            _check_size(image.shape[1], image.shape[0])
         arr = image
     elif isinstance(image, torch.Tensor):
         arr = image.detach().cpu().numpy()

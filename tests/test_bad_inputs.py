@@ -42,6 +42,18 @@ def huge():
     return digit_one((6000, 6000))
 
 
+def huge_one_bit():
+    return digit_one((6000, 6000)).convert("1")
+
+
+def huge_palette():
+    return digit_one((6000, 6000)).convert("P")
+
+
+def too_many_pixels():
+    return Image.new("L", (8200, 8000), 255)
+
+
 def single_dot():
     img = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
     ImageDraw.Draw(img).ellipse([136, 136, 146, 146], fill=(0, 0, 0, 255))
@@ -57,6 +69,9 @@ CASES = {
     "1x1 image": (lambda: Image.new("L", (1, 1), 0), MESSAGE, "Draw a digit"),
     "6000x6000 image": (huge, PREDICTION, "Prediction: **1**"),
     "colour photo-like RGB": (photo_like, PREDICTION, "Prediction"),
+    "6000x6000 1-bit image": (huge_one_bit, PREDICTION, "Prediction: **1**"),
+    "6000x6000 palette image": (huge_palette, PREDICTION, "Prediction: **1**"),
+    "8200x8000 image (over 64 million pixels)": (too_many_pixels, MESSAGE, "images up to 64 million pixels"),
     "16-bit greyscale PNG": (sixteen_bit, PREDICTION, "Prediction: **1**"),
     "single dot": (single_dot, PREDICTION, "Prediction"),
     "canvas covered in scribbles": (scribbles, PREDICTION, "Prediction"),
@@ -85,6 +100,20 @@ def test_empty_sketchpad_value(app_module):
 def test_unreadable_value_gives_a_message(app_module):
     out = app_module.predict({"background": None, "layers": [], "composite": "/no/such/file.png"})
     assert out[0] is None and "Could not read this image" in out[-1]
+
+
+def test_truncated_or_oversized_files_give_a_message(app_module, tmp_path):
+    # Image.open reads only the header: a broken body used to fail later, inside preprocessing.
+    good = tmp_path / "one.png"
+    digit_one((600, 600)).save(good)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:400])
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 10000), 1).save(bomb)  # 45 KB on disk, 200 million pixels
+    for path, text in ((cut, "image file is truncated"), (bomb, "images up to 64 million pixels")):
+        out = app_module.predict(str(path))
+        assert out[0] is None and "Could not read this image" in out[-1] and text in out[-1], out[-1]
+        assert app_module.explain(str(path)) is None
 
 
 @pytest.mark.parametrize("name", list(CASES))
