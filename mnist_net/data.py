@@ -62,9 +62,10 @@ def load_raw(data_dir: str | os.PathLike | None = None, train: bool = True) -> t
     except PermissionError as e:
         raise DataError(f"Cannot write MNIST into {root} ({e.strerror}). Choose a writable "
                         f"--data-dir, or place the files there yourself. {_help(root)}") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise DataError(f"Could not read or download MNIST ({split}) under {root}: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}. {_help(root)}") from None
+    except (RuntimeError, OSError, EOFError, ValueError, AssertionError) as e:
+        # AssertionError: torchvision asserts on an IDX header it cannot parse (e.g. a .gz file under the raw name).
+        reason = str(e).splitlines()[0] if str(e) else "a file is not in the IDX format"
+        raise DataError(f"Could not read or download MNIST ({split}) under {root}: {reason}. {_help(root)}") from None
     images, labels = ds.data, ds.targets
     expected = 60000 if train else 10000
     if images.shape != (expected, 28, 28) or labels.shape != (expected,) or int(labels.max()) > 9:

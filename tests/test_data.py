@@ -1,5 +1,6 @@
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,6 +55,21 @@ def test_corrupt_idx_file(tmp_path, data_dir):
     with pytest.raises(DataError) as e:
         load_raw(tmp_path, train=False)
     assert "MNIST" in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_gzipped_file_under_the_raw_name(tmp_path, data_dir):
+    # Copying the .gz download under the unpacked name is an easy mistake; torchvision then fails an assert.
+    import gzip
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).symlink_to(Path(data_dir).resolve() / "MNIST" / "raw" / name)
+    good = (Path(data_dir) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").read_bytes()
+    (raw / "t10k-images-idx3-ubyte").write_bytes(gzip.compress(good, compresslevel=1))
+    with pytest.raises(DataError) as e:
+        load_raw(tmp_path, train=False)
+    assert str(tmp_path) in str(e.value) and "Put the four MNIST IDX files" in str(e.value)
 
 
 def test_read_only_data_dir_with_data_works(data_dir):
