@@ -23,12 +23,15 @@ from mnist_net.sketch import SketchError
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted((HERE / "examples").glob("*.png"))
-WEIGHTS = Path(os.environ.get("MNIST_NET_WEIGHTS", DEFAULT_WEIGHTS))
+WEIGHTS = Path(os.environ.get("MNIST_NET_WEIGHTS") or DEFAULT_WEIGHTS)
 CANVAS = 280       # 10x MNIST's 28 px
 BRUSH_RADIUS = 9   # strokes ~1/10 of a digit's height, like MNIST's after downscaling
 # Each predict takes a few ms of CPU; more parallel workers than cores only adds contention,
 # and a bounded queue turns a flood of visitors into a clear "queue full" instead of ever-growing waits.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+# Every event that runs the model shares one limit: Gradio otherwise gives each handler its own group,
+# so strokes, saliency, the checkbox, examples and the gallery could each run CONCURRENCY at once.
+MODEL_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model"}
 QUEUE_SIZE = 256
 # The images of every stroke travel inside the answer as PNG data URLs shown by gr.HTML. As gr.Image
 # outputs, Gradio wrote each to its file cache and checked each path (~5 ms an image here, on top of
@@ -186,11 +189,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 for name in BLOCKS:
                     layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers"))
             if EXAMPLES:
-                # Loading an example into the canvas does not fire its change event, so run predict on click.
-                gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], fn=predict_and_explain,
-                            outputs=[label, seen, *block_images, *layer_images, status, why],
-                            run_on_click=True, cache_examples=False, api_name=False,
-                            label="Real MNIST test digits (click one)")
+                examples = gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], cache_examples=False,
+                                       api_name=False, label="Real MNIST test digits (click one)", elem_id="examples")
 
         outputs = [label, seen, *block_images, *layer_images, status]
 
@@ -238,21 +238,23 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 gallery = gr.Gallery([(d.as_drawing(112), d.caption) for d in REPORT.misclassified],
                                      columns=8, height="auto", allow_preview=False, elem_id="misclassified")
                 gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs], api_name=False,
-                               show_progress="hidden")
+                               show_progress="hidden", **MODEL_QUEUE)
     demo.load(None, js=SELECT_BRUSH_JS)
 
     # The drawing predict preprocessed goes to explain through session state: sending the canvas again
     # would make the browser export and upload it a second time before the saliency could start.
     drawn = gr.State(None)
     sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, drawn],
-                  api_name="predict", show_progress="hidden", trigger_mode="always_last",
-                  concurrency_limit=CONCURRENCY).then(
-        explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden",
-        concurrency_limit=CONCURRENCY)
+                  api_name="predict", show_progress="hidden", trigger_mode="always_last", **MODEL_QUEUE).then(
+        explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden", **MODEL_QUEUE)
     show_layers.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name=False,
-                       show_progress="hidden", concurrency_limit=CONCURRENCY)
+                       show_progress="hidden", **MODEL_QUEUE)
+    if EXAMPLES:
+        # Loading an example into the canvas does not fire its change event, so run predict after it.
+        examples.load_input_event.then(predict_and_explain, inputs=[sketch], outputs=[*outputs, why],
+                                       api_name=False, show_progress="hidden", **MODEL_QUEUE)
     # API clients send the drawing itself: they have no session state to point at.
-    gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain")
+    gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain", **MODEL_QUEUE)
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 

@@ -65,13 +65,13 @@ def load_report(weights: str | Path) -> ModelReport:
     """Read metrics, evaluation and misclassified digits written beside the weights; note what is missing."""
     weights = Path(weights)
     problems, metrics, evaluation, wrong = [], None, None, []
-    metrics_path = sibling(weights, ".metrics.json")
-    try:
+    try:  # a weights "path" such as "." or "/" has no file name to put a suffix on: ValueError
+        metrics_path = sibling(weights, ".metrics.json")
         metrics = read_json(metrics_path)
     except (OSError, ValueError) as e:
-        problems.append(f"Training metrics unavailable ({metrics_path}: {e}). `python train.py` writes them.")
-    eval_path, sprite_path = artifact_paths(weights, weights.parent)
+        problems.append(f"Training metrics unavailable beside {weights} ({e}). `python train.py` writes them.")
     try:
+        eval_path, sprite_path = artifact_paths(weights, weights.parent)
         evaluation = read_json(eval_path)
         sprite = np.asarray(Image.open(sprite_path).convert("L"))
         cols, cell = evaluation["sprite"]["columns"], evaluation["sprite"]["cell"]

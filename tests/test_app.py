@@ -210,6 +210,11 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
         page.mouse.up()
         expect(page.locator("#status")).to_contain_text("Prediction: 1", timeout=20_000)
 
+        # A real MNIST example (the first is a 7) loads into the canvas and is read at once.
+        page.locator("#examples button").first.click()
+        expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+        expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
+
         # The Model tab: curves, architecture, kernels, confusion matrix, misclassified gallery.
         page.get_by_role("tab", name="Model").click()
         for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#confusion"):
@@ -250,3 +255,15 @@ def test_png_data_urls_round_trip_exactly():
     assert png_data_url(None) is None
     with pytest.raises(ValueError, match="not a base64 image data URL"):
         decode_data_url("/tmp/gradio/image.png")
+
+
+def test_every_event_that_runs_the_model_shares_one_concurrency_limit(app_module):
+    # Gradio gives each handler its own concurrency group unless told otherwise, which would let
+    # strokes, saliency, examples, the checkbox and the gallery each run CONCURRENCY requests at once.
+    model_fns = {"predict", "predict_and_remember", "explain_remembered", "explain", "predict_and_explain",
+                 "analyze_misclassified"}
+    groups = {(f.concurrency_id, f.concurrency_limit) for f in app_module.demo.fns.values()
+              if getattr(f.fn, "__name__", None) in model_fns}
+    named = {f.fn.__name__ for f in app_module.demo.fns.values() if getattr(f.fn, "__name__", None) in model_fns}
+    assert named == model_fns
+    assert groups == {("model", app_module.CONCURRENCY)}

@@ -106,3 +106,13 @@ def test_app_process_says_so_when_its_port_is_taken():
                               timeout=120)
     assert proc.returncode == 1
     assert "could not start the server: Cannot find empty port" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("weights", [".", "/"])
+def test_model_report_of_a_folder_lists_problems_instead_of_failing(weights):
+    from pathlib import Path
+
+    from mnist_net.report import load_report
+
+    report = load_report(Path(weights))
+    assert report.metrics is None and report.evaluation is None and len(report.problems) == 2
