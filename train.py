@@ -12,7 +12,8 @@ import torch
 
 from mnist_net.artifacts import save_curves, sibling, write_json
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
-from mnist_net.data import DataError, default_data_dir, load_mnist
+from mnist_net import evaluate as evaluation
+from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import Net, count_parameters, summary_text
 from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, Recipe, describe_device, fit, pick_device,
                                 prepare, summary_lines, tune_cpu_allocator)
@@ -31,28 +32,36 @@ def unwritable_folder(folder: Path) -> str | None:
     return None
 
 
+# A resumed run keeps these (its schedule and data order); everything else may be given anew.
+SCHEDULE_DEFAULTS = {"recipe": DEFAULT_RECIPE, "epochs": 19, "batch_size": 128, "lr": None, "dropout": None,
+                     "seed": 1, "train_subset": None}
+MAX_SEED = 2**63 - 2  # the GPU's augmentation generator is seeded with seed + 1
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train the 14,120-parameter MNIST CNN of the assignment.")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE,
+    # Schedule options default to None so that --resume can tell which ones were given.
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                    help="'assignment' replays the original run (SGD lr 0.01, momentum 0.9, no schedule); "
-                        "'reliable' adds OneCycle LR and mild batch augmentation (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=19, help="epochs (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128, help="batch size (default: %(default)s)")
+                        f"'reliable' adds OneCycle LR and mild batch augmentation (default: {DEFAULT_RECIPE})")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 19)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (peak LR for OneCycle); default: the recipe's")
     p.add_argument("--dropout", type=float, default=None, help="dropout rate; default: the recipe's (0.1)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
-    p.add_argument("--data-dir", default=default_data_dir(),
-                   help="torchvision MNIST root; downloaded there when missing (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS,
-                   help="best weights file; metrics, curves and the last-epoch checkpoint go beside it "
-                        "(default: the shipped weights, %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: 1)")
+    p.add_argument("--data-dir", default=None,
+                   help=f"torchvision MNIST root; downloaded there when missing (default: {default_data_dir()})")
+    p.add_argument("--out", type=Path, default=None,
+                   help="best weights file; metrics, curves, evaluation and the last-epoch checkpoint go beside it "
+                        f"(default: the shipped weights, {DEFAULT_WEIGHTS}; with --train-subset N: "
+                        f"runs/subset-N/mnist_net.pt, so a quick try never replaces them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick tries)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue from a *.last.pt checkpoint written by an earlier run")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
+    if (args.epochs is not None and args.epochs < 1) or (args.batch_size is not None and args.batch_size < 1):
         p.error("--epochs and --batch-size must be positive")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         p.error(f"--lr must be a positive number, got {args.lr}")
@@ -60,13 +69,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.train_subset is not None and args.train_subset < 1:
         p.error(f"--train-subset must be a positive number of images, got {args.train_subset}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        p.error(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
     return args
+
+
+def resolve_defaults(args: argparse.Namespace) -> None:
+    """Fill in what a new run was not told; a quick try on a subset never overwrites the shipped weights."""
+    for key, value in SCHEDULE_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.data_dir = args.data_dir or default_data_dir()
+    if args.out is None:
+        args.out = (DEFAULT_WEIGHTS if not args.train_subset
+                    else DEFAULT_WEIGHTS.parents[1] / "runs" / f"subset-{args.train_subset}" / DEFAULT_WEIGHTS.name)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     resume_state, resumed_from = None, None
-    if args.resume is not None:
+    if args.resume is None:
+        resolve_defaults(args)
+    else:
         try:
             ckpt = read_checkpoint(args.resume)
         except WeightsError as e:
@@ -78,11 +102,21 @@ def main(argv=None) -> int:
             return 2
         saved = ckpt["metrics"]["args"]
         # A resumed run must follow the same schedule and data order as the original one.
-        for key in ("recipe", "epochs", "batch_size", "lr", "dropout", "seed", "train_subset", "data_dir"):
+        changed = [f"--{key.replace('_', '-')} {getattr(args, key)} (the run used {saved[key]})"
+                   for key in SCHEDULE_DEFAULTS if getattr(args, key) is not None and getattr(args, key) != saved[key]]
+        if changed:
+            print(f"error: a resumed run keeps its schedule and data order, but these differ: {'; '.join(changed)}. "
+                  f"Leave them out to resume, or start a new run with another --out.", file=sys.stderr)
+            return 2
+        for key in SCHEDULE_DEFAULTS:
             setattr(args, key, saved[key])
-        if args.out == DEFAULT_WEIGHTS and saved.get("out"):
-            args.out = Path(saved["out"])
+        args.data_dir = args.data_dir or saved["data_dir"]  # the data may have moved since
+        args.out = args.out or Path(saved.get("out") or DEFAULT_WEIGHTS)
         resume_state, resumed_from = ckpt["train_state"], str(args.resume)
+        if resume_state["epoch"] >= args.epochs:
+            print(f"Nothing to resume: {args.resume} is from the last of the run's {args.epochs} epochs. "
+                  f"Its best weights are in {args.out}.")
+            return 0
 
     base = RECIPES[args.recipe]
     recipe = Recipe(**{**base.__dict__, "lr": args.lr if args.lr is not None else base.lr,
@@ -95,7 +129,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    problem = unwritable_folder(out.parent)
+    problem = (f"{out} is a folder; name a file in it, e.g. {out / DEFAULT_WEIGHTS.name}" if out.is_dir()
+               else unwritable_folder(out.parent))
     if problem:  # found now, not after the first epoch's training
         print(f"error: cannot write the weights beside {out}: {problem}", file=sys.stderr)
         return 2
@@ -158,10 +193,15 @@ def main(argv=None) -> int:
     write_json(record, metrics_path)
     save_curves(record["history"], curves_path,
                 title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
+    # The Model tab reads the evaluation beside the weights: rewrite it so it always describes these weights.
+    raw, labels = load_raw(args.data_dir, train=False)
+    result, cm, probs = evaluation.run(out, test=MNISTTensors(normalize_uint8(raw), labels))
+    eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, raw, labels)
     for line in summary_lines(History(**record["history"])):
         print(line)
-    print(f"Saved best weights to {out}, last-epoch checkpoint to {last_path}, "
-          f"metrics to {metrics_path}, curves to {curves_path}")
+    print(f"Best weights on the test set: {result.line()}")
+    print(f"Saved best weights to {out}, last-epoch checkpoint to {last_path}, metrics to {metrics_path}, "
+          f"curves to {curves_path}, evaluation to {' and '.join(str(p) for p in eval_paths)}")
     if interrupted:
         print(f"Resume with: python train.py --resume {last_path}", file=sys.stderr)
         return 130

@@ -41,7 +41,7 @@ def test_cli_writes_weights_metrics_curves(tmp_path, data_dir, capsys):
     code, out = _run(tmp_path, "a", data_dir=data_dir)
     assert code == 0
     text = capsys.readouterr().out
-    assert text.count("Test set: Average loss:") == 2 and "Total params: 14,120" in text
+    assert text.count("Test set: Average loss:") == 3 and "Total params: 14,120" in text  # 2 epochs + the best
     assert "First epoch >= 99.4%" in text and "Time per epoch" in text
     metrics = json.loads(out.with_name("w.metrics.json").read_text())
     assert metrics["args"]["seed"] == 5 and metrics["recipe"]["name"] == "reliable"
@@ -50,9 +50,14 @@ def test_cli_writes_weights_metrics_curves(tmp_path, data_dir, capsys):
     best = load_model(out)
     assert isinstance(best, Net)
     assert torch.load(out, weights_only=True)["metrics"]["epoch"] == metrics["best_epoch"]
+    # The evaluation the Model tab shows is rewritten for these weights, not left from earlier ones.
+    evaluation = json.loads(out.with_name("w.eval.json").read_text())
+    assert evaluation["weights"] == "w.pt" and evaluation["total"] == 10000
+    assert evaluation["correct"] == metrics["history"]["test_correct"][metrics["best_epoch"] - 1]
+    assert out.with_name("w.misclassified.png").exists()
 
 
-def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypatch):
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypatch, capsys):
     code, full = _run(tmp_path, "full", data_dir=data_dir)
     assert code == 0
 
@@ -72,13 +77,22 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
     assert part.exists()  # best weights of the finished epochs are kept
     monkeypatch.setattr(training, "train_epoch", real_epoch)
 
-    code = train_cli.main(["--resume", str(part.with_name("w.last.pt")), "--no-progress"])
+    last = str(part.with_name("w.last.pt"))
+    # Changing the schedule of a run being resumed is refused, before anything is loaded or trained.
+    assert train_cli.main(["--resume", last, "--epochs", "3", "--lr", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 3 (the run used 2)" in err and "--lr 0.2 (the run used 0.05)" in err
+    # Repeating the same values is fine, and --data-dir may point elsewhere (the data may have moved).
+    code = train_cli.main(["--resume", last, "--no-progress", "--seed", "5", "--data-dir", data_dir])
     assert code == 0
     a = torch.load(full.with_name("w.last.pt"), weights_only=True)
     b = torch.load(part.with_name("w.last.pt"), weights_only=True)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     assert a["metrics"]["history"]["test_accuracy"] == b["metrics"]["history"]["test_accuracy"]
+    capsys.readouterr()
+    assert train_cli.main(["--resume", last]) == 0  # the run is complete: say so, train nothing
+    assert "Nothing to resume" in capsys.readouterr().out
 
 
 def test_resume_rejects_a_plain_weights_file(tmp_path, data_dir, capsys):
@@ -174,3 +188,22 @@ def test_cli_reports_a_failed_save_without_a_traceback(tmp_path, data_dir, capsy
     assert code == 1
     err = capsys.readouterr().err
     assert "could not save after an epoch" in err and "No space left on device" in err
+
+
+def test_quick_tries_never_overwrite_the_shipped_weights():
+    from mnist_net.checkpoint import DEFAULT_WEIGHTS
+
+    args = train_cli.parse_args(["--train-subset", "1000", "--epochs", "1"])
+    train_cli.resolve_defaults(args)
+    assert args.out == DEFAULT_WEIGHTS.parents[1] / "runs" / "subset-1000" / "mnist_net.pt"
+    args = train_cli.parse_args([])
+    train_cli.resolve_defaults(args)
+    assert (args.out, args.epochs, args.batch_size, args.seed, args.recipe) == (DEFAULT_WEIGHTS, 19, 128, 1, "reliable")
+
+
+def test_cli_refuses_a_folder_as_out_and_an_unusable_seed(tmp_path, capsys):
+    assert train_cli.main(["--out", str(tmp_path)]) == 2
+    assert "is a folder; name a file in it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_cli.main(["--seed", str(2**64)])
+    assert "--seed must be between 0 and" in capsys.readouterr().err
