@@ -15,6 +15,9 @@ CENTRE = 14.0     # ... with its centre of mass at pixel (14, 14) (the mean over
 MAX_SIDE = 512    # larger inputs are downscaled first so every request takes bounded time
 MAX_PIXELS = 64_000_000  # an 8000x8000 photo; larger files are refused before they are decoded
 INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bounding box
+# Share of see-through pixels from which alpha, not colour, is read as the ink. A screenshot's rounded
+# corners are ~1% of it; strokes on a transparent layer leave far more than this even when cropped tight.
+SEE_THROUGH = 0.10
 
 
 class SketchError(ValueError):
@@ -122,8 +125,9 @@ def ink_map(image) -> np.ndarray:
     if has_alpha:
         alpha = arr[..., -1]
         border_alpha = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
-        if np.median(border_alpha) < 0.5:
-            # Transparent background: the opaque strokes are the ink, dark or light alike.
+        if np.median(border_alpha) < 0.5 or (alpha < 0.5).mean() >= SEE_THROUGH:
+            # Transparent background (also when strokes, cropped tight, fill most of the border):
+            # the opaque strokes are the ink, dark or light alike.
             return np.clip(alpha, 0.0, 1.0).astype(np.float32)
         # Opaque paper with a few see-through pixels (a screenshot's rounded corners): those are paper too.
         background = float(np.median(border[border_alpha >= 0.5]))

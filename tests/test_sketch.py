@@ -61,6 +61,19 @@ def test_see_through_corners_on_opaque_paper_are_paper():
         np.testing.assert_allclose(preprocess(rgba).pixels, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("ink", [0, 255])
+def test_strokes_on_a_transparent_layer_cropped_to_the_digit_still_read_by_alpha(ink):
+    # A blocky "5" (seven-segment style) cut to its bounding box: its strokes cover most of the border.
+    layer = np.zeros((260, 180, 4), np.uint8)
+    for y0, y1, x0, x1 in ((20, 44, 20, 160), (20, 130, 20, 44), (118, 142, 20, 160), (130, 240, 136, 160),
+                           (216, 240, 20, 160)):
+        layer[y0:y1, x0:x1] = (ink, ink, ink, 255)
+    cropped = layer[20:240, 20:160]
+    a = cropped[..., 3]
+    assert (np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]) > 0).mean() > 0.5  # mostly opaque border
+    np.testing.assert_allclose(preprocess(cropped).pixels, preprocess(layer).pixels, atol=1e-5)
+
+
 @pytest.mark.parametrize("image", [
     np.full((300, 300), 255, np.uint8),                       # blank white canvas
     np.zeros((300, 300), np.uint8),                           # blank black canvas
