@@ -104,6 +104,9 @@ def main(argv=None) -> int:
         # A resumed run must follow the same schedule and data order as the original one.
         changed = [f"--{key.replace('_', '-')} {getattr(args, key)} (the run used {saved[key]})"
                    for key in SCHEDULE_DEFAULTS if getattr(args, key) is not None and getattr(args, key) != saved[key]]
+        # The best weights so far are beside the run's own --out; a new one would never receive them.
+        if args.out is not None and saved.get("out") and Path(args.out).resolve() != Path(saved["out"]).resolve():
+            changed.append(f"--out {args.out} (the run used {saved['out']})")
         if changed:
             print(f"error: a resumed run keeps its schedule and data order, but these differ: {'; '.join(changed)}. "
                   f"Leave them out to resume, or start a new run with another --out.", file=sys.stderr)
@@ -111,7 +114,7 @@ def main(argv=None) -> int:
         for key in SCHEDULE_DEFAULTS:
             setattr(args, key, saved[key])
         args.data_dir = args.data_dir or saved["data_dir"]  # the data may have moved since
-        args.out = args.out or Path(saved.get("out") or DEFAULT_WEIGHTS)
+        args.out = Path(saved.get("out") or args.out or DEFAULT_WEIGHTS)
         resume_state, resumed_from = ckpt["train_state"], str(args.resume)
         if resume_state["epoch"] >= args.epochs:
             print(f"Nothing to resume: {args.resume} is from the last of the run's {args.epochs} epochs. "
@@ -194,9 +197,13 @@ def main(argv=None) -> int:
     save_curves(record["history"], curves_path,
                 title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
     # The Model tab reads the evaluation beside the weights: rewrite it so it always describes these weights.
-    raw, labels = load_raw(args.data_dir, train=False)
-    result, cm, probs = evaluation.run(out, test=MNISTTensors(normalize_uint8(raw), labels))
-    eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, raw, labels)
+    try:
+        raw, labels = load_raw(args.data_dir, train=False)
+        result, cm, probs = evaluation.run(out, test=MNISTTensors(normalize_uint8(raw), labels))
+        eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, raw, labels)
+    except (OSError, WeightsError, DataError) as e:
+        print(f"error: the weights are saved in {out}, but evaluating them failed: {e}", file=sys.stderr)
+        return 1
     for line in summary_lines(History(**record["history"])):
         print(line)
     print(f"Best weights on the test set: {result.line()}")

@@ -82,6 +82,8 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
     assert train_cli.main(["--resume", last, "--epochs", "3", "--lr", "0.2"]) == 2
     err = capsys.readouterr().err
     assert "--epochs 3 (the run used 2)" in err and "--lr 0.2 (the run used 0.05)" in err
+    assert train_cli.main(["--resume", last, "--out", str(tmp_path / "elsewhere" / "w.pt")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
     # Repeating the same values is fine, and --data-dir may point elsewhere (the data may have moved).
     code = train_cli.main(["--resume", last, "--no-progress", "--seed", "5", "--data-dir", data_dir])
     assert code == 0
@@ -190,12 +192,16 @@ def test_cli_reports_a_failed_save_without_a_traceback(tmp_path, data_dir, capsy
     assert "could not save after an epoch" in err and "No space left on device" in err
 
 
-def test_quick_tries_never_overwrite_the_shipped_weights():
+def test_quick_tries_never_overwrite_the_shipped_weights(tmp_path, data_dir, monkeypatch):
     from mnist_net.checkpoint import DEFAULT_WEIGHTS
 
-    args = train_cli.parse_args(["--train-subset", "1000", "--epochs", "1"])
-    train_cli.resolve_defaults(args)
-    assert args.out == DEFAULT_WEIGHTS.parents[1] / "runs" / "subset-1000" / "mnist_net.pt"
+    shipped = tmp_path / "weights" / "mnist_net.pt"  # stands in for the repository's weights/
+    monkeypatch.setattr(train_cli, "DEFAULT_WEIGHTS", shipped)
+    assert train_cli.main(["--train-subset", "256", "--epochs", "1", "--no-progress", "--data-dir", data_dir]) == 0
+    assert (tmp_path / "runs" / "subset-256" / "mnist_net.pt").exists()
+    assert (tmp_path / "runs" / "subset-256" / "mnist_net.eval.json").exists()
+    assert not shipped.parent.exists()
+    monkeypatch.undo()
     args = train_cli.parse_args([])
     train_cli.resolve_defaults(args)
     assert (args.out, args.epochs, args.batch_size, args.seed, args.recipe) == (DEFAULT_WEIGHTS, 19, 128, 1, "reliable")
