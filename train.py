@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         if args.out is not None and saved.get("out") and Path(args.out).resolve() != Path(saved["out"]).resolve():
             changed.append(f"--out {args.out} (the run used {saved['out']})")
         if changed:
-            print(f"error: a resumed run keeps its schedule and data order, but these differ: {'; '.join(changed)}. "
+            print(f"error: a resumed run keeps its schedule, data order and output file, but these differ: {'; '.join(changed)}. "
                   f"Leave them out to resume, or start a new run with another --out.", file=sys.stderr)
             return 2
         for key in SCHEDULE_DEFAULTS:
