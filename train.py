@@ -141,7 +141,8 @@ def main(argv=None) -> int:
         tune_cpu_allocator()
     torch.manual_seed(args.seed)
     try:
-        train, test = load_mnist(args.data_dir, train=True), load_mnist(args.data_dir, train=False)
+        train = load_mnist(args.data_dir, train=True)
+        test_raw, test_labels = load_raw(args.data_dir, train=False)  # raw digits: the evaluation sprite
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -152,10 +153,11 @@ def main(argv=None) -> int:
     if resume_state is not None:
         model = build_model(ckpt, args.resume)
     print(summary_text(model))
-    print(f"Recipe: {recipe}\nDevice: {describe_device(device)}; train {len(train)}, test {len(test)} images; "
+    print(f"Recipe: {recipe}\nDevice: {describe_device(device)}; train {len(train)}, test {len(test_labels)} images; "
           f"seed {args.seed}; {args.epochs} epochs of batch {args.batch_size}")
     model, train = prepare(model, train, device)
-    _, test = prepare(model, test, device)
+    test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
+    _, test = prepare(model, test_cpu, device)
 
     last_path, metrics_path, curves_path = sibling(out, ".last.pt"), sibling(out, ".metrics.json"), sibling(out, ".curves.png")
     record = {
@@ -198,10 +200,9 @@ def main(argv=None) -> int:
                 title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
     # The Model tab reads the evaluation beside the weights: rewrite it so it always describes these weights.
     try:
-        raw, labels = load_raw(args.data_dir, train=False)
-        result, cm, probs = evaluation.run(out, test=MNISTTensors(normalize_uint8(raw), labels))
-        eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, raw, labels)
-    except (OSError, WeightsError, DataError) as e:
+        result, cm, probs = evaluation.run(out, test=test_cpu)
+        eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, test_raw, test_labels)
+    except (OSError, WeightsError) as e:
         print(f"error: the weights are saved in {out}, but evaluating them failed: {e}", file=sys.stderr)
         return 1
     for line in summary_lines(History(**record["history"])):

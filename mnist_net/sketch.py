@@ -58,7 +58,7 @@ def _decoded(image: Image.Image) -> Image.Image:
     try:
         image = _reduce(image)
         image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, SyntaxError, ValueError) as e:  # a truncated or corrupt body shows only when decoded
         raise SketchError(f"Could not read the image file ({e}).") from None
     return image
 
