@@ -41,6 +41,11 @@ IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;he
 # server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
 # made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
 DELETE_CACHE = (15 * 60, 60 * 60)
+# Below this width the two curves stack instead of sharing a row: side by side on a phone, the accuracy
+# plot's long title left it no room to draw in.
+PLOT_MIN_WIDTH = 320
+# The misclassified gallery's fixed 8 columns overflowed a phone's screen: as many ~100 px columns as fit.
+CSS = "#misclassified .grid-container { grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }"
 
 
 def _load() -> tuple[Net | None, str | None]:
@@ -58,12 +63,16 @@ BLOCKS = list(BLOCK_TITLES)
 N_IMAGES = 1 + 2 * len(BLOCKS)  # input view, block grids, layer stacks
 
 
-def _predict(sketch, show_layers: bool):
-    """predict's outputs, plus the preprocessed drawing (None when there is nothing to explain)."""
+def _predict(subject, show_layers: bool, note: str = ""):
+    """predict's outputs, plus the preprocessed drawing (None when there is nothing to explain).
+
+    subject: a sketchpad value or image, or a `Sketch` (a drawing already preprocessed, a test digit);
+    note: said before the status line, for subjects that are not the visitor's drawing.
+    """
     if MODEL is None:
         return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",), None
     try:
-        result = analyze(MODEL, sketch, with_layers=bool(show_layers))
+        result = analyze(MODEL, subject, with_layers=bool(show_layers))
     except SketchError as e:
         return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",), None
     if result is None:
@@ -72,7 +81,7 @@ def _predict(sketch, show_layers: bool):
     (best, p1), (second, p2) = result.top(2)
     blocks = [result.blocks[b] for b in BLOCKS]
     layers = [result.layers.get(b) for b in BLOCKS]
-    status = (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
+    status = (f"{note}Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
               + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in result.scales.items()))
     images = [png_data_url(img) for img in (result.input_view, *blocks, *layers)]
     return (label, *images, status), result.sketch
@@ -83,10 +92,13 @@ def predict(sketch, show_layers: bool = False):
     return _predict(sketch, show_layers)[0]
 
 
+# The Draw tab's outputs always show one subject: the last drawing, example or misclassified test digit.
+# The UI keeps it in session state as the preprocessed `Sketch` (plus a note for a test digit), so the
+# saliency and the "every layer" box redo exactly what is shown, without a second upload of the canvas.
 def predict_and_remember(sketch, show_layers: bool = False):
-    """predict, also keeping the 28x28 drawing in the session so explain needs no second upload of the canvas."""
+    """predict, also keeping the 28x28 drawing in the session (the canvas is now the subject)."""
     outs, drawn = _predict(sketch, show_layers)
-    return (*outs, drawn)
+    return (*outs, drawn, "")
 
 
 def explain(sketch):
@@ -105,19 +117,26 @@ def explain_remembered(drawn):
     return None if drawn is None or MODEL is None else png_data_url(saliency_view(MODEL, drawn)[0])
 
 
-def predict_and_explain(sketch):
+def redo_remembered(drawn, note: str, show_layers: bool):
+    """The "every layer" box: the subject on show again, with or without every layer, that section opened."""
+    outs, _ = _predict(drawn, show_layers, note)
+    return (*outs, gr.Accordion(open=bool(show_layers)))
+
+
+def predict_and_explain(sketch, show_layers: bool = False):
     """predict, then explain: for clicks on examples, which do not fire the canvas' change event."""
-    outs, drawn = _predict(sketch, False)
-    return (*outs, explain_remembered(drawn))
+    outs, drawn = _predict(sketch, show_layers)
+    return (*outs, explain_remembered(drawn), drawn, "")
 
 
 def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
-    """Run a misclassified test digit through the same pipeline and show it on the Draw tab."""
+    """Show a misclassified test digit on the Draw tab, fed to the network exactly as the evaluation fed it."""
     digit = REPORT.misclassified[evt.index]
-    drawing = digit.as_drawing(CANVAS)
-    (*outs, status), drawn = _predict(drawing, show_layers)
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
-    return (*outs, note + status, explain_remembered(drawn), gr.Tabs(selected="draw"))
+    # Not through the canvas: preprocessing would crop and re-centre the digit, and for 10 of the 42
+    # the network would then answer correctly, so the gallery would not show the recorded mistake.
+    outs, drawn = _predict(digit.as_sketch(), show_layers, note)
+    return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), drawn, note)
 
 
 def sketchpad() -> gr.Sketchpad:
@@ -185,7 +204,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                             # Title as Markdown: an image label would cover the first channels' labels.
                             gr.Markdown(f"**{BLOCK_TITLES[name]}**")
                             block_images.append(image_view(None, f"{name}-maps"))
-            with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False):
+            with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False) as every_layer:
                 for name in BLOCKS:
                     layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers"))
             if EXAMPLES:
@@ -209,9 +228,10 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 with gr.Row():
                     gr.LinePlot(pd.DataFrame(acc_rows, columns=["epoch", "accuracy", "series"]), x="epoch",
                                 y="accuracy", color="series", title="Test accuracy per epoch (99.4% line marked)",
-                                elem_id="accuracy-plot", y_lim=[97.5, 100])
+                                elem_id="accuracy-plot", y_lim=[97.5, 100], min_width=PLOT_MIN_WIDTH)
                     gr.LinePlot(pd.DataFrame(loss_rows, columns=["epoch", "loss", "series"]), x="epoch", y="loss",
-                                color="series", title="Loss per epoch", elem_id="loss-plot")
+                                color="series", title="Loss per epoch", elem_id="loss-plot",
+                                min_width=PLOT_MIN_WIDTH)
             gr.Markdown("### Architecture (the assignment's table; ReLUs are parameter-free and not listed)")
             if MODEL is not None:
                 gr.Dataframe(pd.DataFrame(architecture_rows(MODEL),
@@ -234,25 +254,29 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                           columns=["true \\ predicted", *[str(d) for d in range(10)]]),
                              interactive=False, elem_id="confusion")
                 gr.Markdown(f"### The {len(REPORT.misclassified)} misclassified test digits "
-                            "(click one to analyse it on the Draw tab)")
-                gallery = gr.Gallery([(d.as_drawing(112), d.caption) for d in REPORT.misclassified],
+                            "(true \u2192 predicted, confidence; click one to analyse it on the Draw tab)")
+                gallery = gr.Gallery([(d.as_drawing(112), d.short_caption) for d in REPORT.misclassified],
                                      columns=8, height="auto", allow_preview=False, elem_id="misclassified")
-                gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs], api_name=False,
-                               show_progress="hidden", **MODEL_QUEUE)
     demo.load(None, js=SELECT_BRUSH_JS)
 
-    # The drawing predict preprocessed goes to explain through session state: sending the canvas again
-    # would make the browser export and upload it a second time before the saliency could start.
-    drawn = gr.State(None)
-    sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, drawn],
+    # The subject on show, as predict preprocessed it, and the note said before its status line. Explain
+    # and the checkbox take it from here: sending the canvas again would make the browser export and
+    # upload it a second time, and after a gallery click the canvas is not what is on show.
+    drawn, note = gr.State(None), gr.State("")
+    remembered = [drawn, note]
+    sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, *remembered],
                   api_name="predict", show_progress="hidden", trigger_mode="always_last", **MODEL_QUEUE).then(
         explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden", **MODEL_QUEUE)
-    show_layers.change(predict, inputs=[sketch, show_layers], outputs=outputs, api_name=False,
-                       show_progress="hidden", **MODEL_QUEUE)
+    show_layers.change(redo_remembered, inputs=[drawn, note, show_layers], outputs=[*outputs, every_layer],
+                       api_name=False, show_progress="hidden", **MODEL_QUEUE)
     if EXAMPLES:
         # Loading an example into the canvas does not fire its change event, so run predict after it.
-        examples.load_input_event.then(predict_and_explain, inputs=[sketch], outputs=[*outputs, why],
-                                       api_name=False, show_progress="hidden", **MODEL_QUEUE)
+        examples.load_input_event.then(predict_and_explain, inputs=[sketch, show_layers],
+                                       outputs=[*outputs, why, *remembered], api_name=False,
+                                       show_progress="hidden", **MODEL_QUEUE)
+    if ev:
+        gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs, *remembered],
+                       api_name=False, show_progress="hidden", **MODEL_QUEUE)
     # API clients send the drawing itself: they have no session state to point at.
     gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain", **MODEL_QUEUE)
 
@@ -263,6 +287,6 @@ if __name__ == "__main__":
     try:
         # Gradio reads GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT (default 7860; the next
         # free port of the 100 after it when that one is taken, so a second copy of the app still starts).
-        demo.launch(share=False)
+        demo.launch(share=False, css=CSS)
     except OSError as e:  # no free port, or an address this machine does not have
         sys.exit(f"error: could not start the server: {e}")

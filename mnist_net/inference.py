@@ -90,8 +90,11 @@ def label_names(num_classes: int = 10) -> list[str]:
 
 @torch.inference_mode()
 def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
-    """Run one image through preprocessing, the model and the renderers; None for a blank canvas."""
-    sketch = preprocess(image_from_editor(image))
+    """Run one image (or an already made `Sketch`) through preprocessing, the model and the renderers.
+
+    None for a blank canvas.
+    """
+    sketch = image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
     if sketch is None:
         return None
     blocks = model.forward_blocks(sketch.tensor)

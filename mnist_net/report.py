@@ -10,6 +10,7 @@ from PIL import Image
 from .artifacts import read_json, sibling
 from .evaluate import artifact_paths
 from .model import Net, summary_rows
+from .sketch import Sketch, from_mnist
 
 
 def architecture_rows(model: Net) -> list[list]:
@@ -45,10 +46,19 @@ class Misclassified:
         """'#1234: true 4, predicted 9 (87%)'."""
         return f"#{self.index}: true {self.label}, predicted {self.predicted} ({self.confidence:.0%})"
 
+    @property
+    def short_caption(self) -> str:
+        """'4→9 (87%)': true digit, prediction, confidence; short enough for a gallery thumbnail."""
+        return f"{self.label}\u2192{self.predicted} ({self.confidence:.0%})"
+
     def as_drawing(self, size: int = 280) -> np.ndarray:
         """Dark ink on white at canvas size, so it can be loaded into the sketchpad."""
         big = Image.fromarray(255 - self.pixels).resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(big.convert("RGB"))
+
+    def as_sketch(self) -> Sketch:
+        """The digit exactly as the evaluation fed it to the network, so the app shows the recorded mistake."""
+        return from_mnist(self.pixels)
 
 
 @dataclass

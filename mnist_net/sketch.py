@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import MNIST_MEAN, MNIST_STD
+from .data import MNIST_MEAN, MNIST_STD, normalize_uint8
 
 BOX = 20          # MNIST: the digit's longer side is scaled to 20 px ...
 SIZE = 28         # ... inside a 28x28 field ...
@@ -168,3 +168,16 @@ def preprocess(image) -> Sketch | None:
     pixels[top:top + new_h, left:left + new_w] = small
     tensor = torch.from_numpy((pixels - MNIST_MEAN) / MNIST_STD).view(1, 1, SIZE, SIZE)
     return Sketch(pixels=pixels, tensor=tensor)
+
+
+def from_mnist(digit: np.ndarray) -> Sketch:
+    """A 28x28 MNIST digit (uint8, white on black) exactly as the test set feeds it: no crop, no re-centring.
+
+    Going through `preprocess` would crop and rescale it again, and for a borderline digit that can
+    change the answer: the app would then not show the mistake the evaluation recorded.
+    """
+    digit = np.asarray(digit)
+    if digit.shape != (SIZE, SIZE) or digit.dtype != np.uint8:
+        raise SketchError(f"Expected a {SIZE}x{SIZE} uint8 MNIST digit, got {digit.shape} {digit.dtype}.")
+    tensor = normalize_uint8(torch.from_numpy(digit.copy())[None])  # 1 x 1 x 28 x 28, as in evaluation
+    return Sketch(pixels=digit.astype(np.float32) / 255.0, tensor=tensor)

@@ -67,6 +67,7 @@ def app_module():
 def server(app_module):
     """The real demo, launched once on a free local port."""
     port = free_port()
-    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app_module.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                           css=app_module.CSS)
     yield f"http://127.0.0.1:{port}/"
     app_module.demo.close()

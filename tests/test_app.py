@@ -67,13 +67,45 @@ def test_predict_outputs_everything_for_a_digit(app_module, test_set):
 def test_the_ui_explains_the_drawing_predict_kept(app_module, test_set):
     digit = (test_set.images[3, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(2), "light-on-transparent")
-    *outs, drawn = app_module.predict_and_remember(canvas)
-    assert outs == list(app_module.predict(canvas))
+    *outs, drawn, note = app_module.predict_and_remember(canvas)
+    assert outs == list(app_module.predict(canvas)) and note == ""
     assert drawn is not None and drawn.pixels.shape == (28, 28)
     assert app_module.explain_remembered(drawn) == app_module.explain(canvas)
     blank = {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}
-    assert app_module.predict_and_remember(blank)[-1] is None
+    assert app_module.predict_and_remember(blank)[-2] is None
     assert app_module.explain_remembered(None) is None
+
+
+def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_module):
+    import gradio as gr
+    from mnist_net.inference import analyze
+
+    wrong = app_module.REPORT.misclassified
+    assert len(wrong) >= 10
+    for digit in wrong:  # fed exactly as the evaluation fed them (through the canvas, 10 of 42 came out right)
+        result = analyze(app_module.MODEL, digit.as_sketch())
+        assert result.prediction == digit.predicted, digit.caption
+        assert abs(result.probabilities[digit.predicted] - digit.confidence) < 1e-3, digit.caption
+    first = wrong[0]
+    label, *images, status, why, tabs, drawn, note = app_module.analyze_misclassified(
+        False, gr.SelectData(None, {"index": 0, "value": None}))
+    assert max(label, key=label.get) == str(first.predicted) and why is not None
+    assert first.caption in note and status.startswith(note)
+    np.testing.assert_array_equal(drawn.pixels, first.pixels / np.float32(255))
+    # The "every layer" box redoes the digit on show (not the canvas), keeps its note, opens the layers.
+    label2, *images2, status2, accordion = app_module.redo_remembered(drawn, note, True)
+    assert label2 == label and images2[:5] == images[:5] and status2 == status
+    assert all(img is not None for img in images2[5:]) and all(img is None for img in images[5:])
+    assert accordion.open is True
+    assert app_module.redo_remembered(drawn, note, False)[-1].open is False
+    assert app_module.redo_remembered(None, "", True)[-2] == app_module.EMPTY_MESSAGE
+
+
+def test_examples_follow_the_every_layer_box(app_module):
+    example = str(app_module.EXAMPLES[0])
+    *outs, why, drawn, note = app_module.predict_and_explain(example, True)
+    assert outs == list(app_module.predict(example, True)) and note == ""
+    assert all(img is not None for img in outs[6:10]) and why is not None and drawn is not None
 
 
 def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test_set):
@@ -162,7 +194,7 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
+def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_path):
     path = chromium_path()
     if not path:
         missing("Chromium not installed (apt-get install chromium)")
@@ -228,9 +260,26 @@ def test_browser_draws_a_digit_and_sees_feature_maps(server, tmp_path):
         save_screenshot(shot, "model-tab.png")
 
         # Try the hard ones: a misclassified digit goes through the same pipeline on the Draw tab.
+        first = app_module.REPORT.misclassified[0]
         gallery.nth(0).click()
-        expect(page.locator("#status")).to_contain_text("misclassified test digit", timeout=20_000)
+        expect(page.locator("#status")).to_contain_text(
+            f"misclassified test digit {first.caption} (not your drawing). Prediction: {first.predicted}",
+            timeout=20_000)
         expect(page.locator("#block1-maps img")).to_be_visible()
+        # The "every layer" box redoes what is on show (the test digit, not the canvas) and opens the layers.
+        page.get_by_label(__import__("re").compile("Also show every layer")).check()
+        expect(page.locator("#block1-layers img")).to_be_visible(timeout=20_000)
+        expect(page.locator("#status")).to_contain_text(f"{first.caption} (not your drawing). Prediction: "
+                                                        f"{first.predicted}")
+
+        # On a phone-sized screen the curves stack and the gallery wraps instead of overflowing.
+        phone = browser.new_page(viewport={"width": 400, "height": 900})
+        phone.goto(server, wait_until="load")
+        phone.get_by_role("tab", name="Model").click()
+        expect(phone.locator("#misclassified img").first).to_be_visible(timeout=20_000)
+        grid = phone.locator("#misclassified .grid-container")
+        assert grid.evaluate("e => e.scrollWidth <= e.clientWidth")
+        assert phone.locator("#accuracy-plot").evaluate("e => e.getBoundingClientRect().width") >= 300
         browser.close()
 
 
@@ -260,7 +309,7 @@ def test_png_data_urls_round_trip_exactly():
 def test_every_event_that_runs_the_model_shares_one_concurrency_limit(app_module):
     # Gradio gives each handler its own concurrency group unless told otherwise, which would let
     # strokes, saliency, examples, the checkbox and the gallery each run CONCURRENCY requests at once.
-    model_fns = {"predict", "predict_and_remember", "explain_remembered", "explain", "predict_and_explain",
+    model_fns = {"redo_remembered", "predict_and_remember", "explain_remembered", "explain", "predict_and_explain",
                  "analyze_misclassified"}
     groups = {(f.concurrency_id, f.concurrency_limit) for f in app_module.demo.fns.values()
               if getattr(f.fn, "__name__", None) in model_fns}

@@ -109,3 +109,17 @@ def test_mnist_digits_survive_the_round_trip(test_set):
         canvas[120:400, 300:580] = big
         errs.append(np.abs(preprocess(canvas).pixels - digit).mean())
     assert np.median(errs) < 0.06
+
+
+def test_an_mnist_digit_is_fed_as_it_is():
+    import torch
+
+    from mnist_net.data import normalize_uint8
+    from mnist_net.sketch import from_mnist
+
+    digit = np.random.default_rng(0).integers(0, 256, size=(28, 28), dtype=np.uint8)
+    sketch = from_mnist(digit)
+    assert torch.equal(sketch.tensor, normalize_uint8(torch.from_numpy(digit)[None]))
+    np.testing.assert_array_equal(sketch.pixels, digit / np.float32(255))
+    with pytest.raises(SketchError, match="28x28 uint8"):
+        from_mnist(np.zeros((28, 28), np.float32))
