@@ -117,7 +117,8 @@ class InProcess:
     def __init__(self, make, data_dir: str, warm: int):
         reset_peak_rss()
         self.step, self.batches = make(data_dir)
-        time_steps(self.step, self.batches, warm)
+        if warm:  # --warm 0: time from the very first batch
+            time_steps(self.step, self.batches, warm)
         self.peak_rss_mb = peak_rss_mb()  # this process's; (a)'s loader worker is a process of its own
 
     def time(self, n: int) -> float:

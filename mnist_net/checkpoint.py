@@ -93,7 +93,8 @@ def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
     except pickle.UnpicklingError as e:
         # weights_only refuses anything but tensors and plain containers: a crafted pickle lands here,
         # and so does a file that is no pickle at all (a text file, an image), which needs another message.
-        found = re.search(r"Unsupported (?:global|class):? (?:GLOBAL )?([\w.]+)", str(e))
+        # torch words it "Unsupported global: GLOBAL builtins.open" or "unsupported GLOBAL posix.system".
+        found = re.search(r"unsupported (?:global|class):? (?:GLOBAL )?([\w.]+)", str(e), re.IGNORECASE)
         if found is None:
             raise WeightsError(f"Weights file is not a PyTorch file: {path} (the safe loader could not read it "
                                f"as one; nothing in it was run). "

@@ -92,5 +92,5 @@ def load_report(weights: str | Path) -> ModelReport:
     except (OSError, ValueError, KeyError) as e:
         evaluation = None
         problems.append(f"Test-set evaluation unavailable ({e}). "
-                        f"`python -m mnist_net.evaluate --artifacts {weights.parent}` writes it.")
+                        f"`python -m mnist_net.evaluate --weights {weights} --artifacts {weights.parent}` writes it.")
     return ModelReport(metrics, evaluation, wrong, problems)

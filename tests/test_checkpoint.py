@@ -78,11 +78,22 @@ class _Exploit:
         return (open, (self.marker, "w"))
 
 
+class _ShellExploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # the classic one: torch words its refusal differently ("unsupported GLOBAL")
+        return (os.system, (f"touch {self.marker}",))
+
+
 def test_crafted_pickle_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     p = tmp_path / "evil.pt"
     torch.save({"format": checkpoint.FORMAT, "state_dict": _Exploit(str(marker))}, p)
     _expect(p, "Refused")
+    assert not marker.exists()
+    torch.save({"format": checkpoint.FORMAT, "state_dict": _ShellExploit(str(marker))}, p)
+    assert "system" in _expect(p, "Refused")
     assert not marker.exists()
     raw = tmp_path / "evil.pkl"
     raw.write_bytes(pickle.dumps(_Exploit(str(marker))))

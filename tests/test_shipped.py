@@ -92,3 +92,20 @@ def test_seed_table_refuses_a_file_that_is_not_a_metrics_record(tmp_path, capsys
     assert seed_table.main([str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
     assert "is not a metrics file written by train.py" in err and "cannot read" in err and "Traceback" not in err
+
+
+def test_the_model_tab_hint_evaluates_the_weights_it_is_about(tmp_path, data_dir):
+    import shlex
+
+    from mnist_net.checkpoint import save_weights
+    from mnist_net.model import Net
+    from mnist_net.report import load_report
+
+    weights = tmp_path / "other.pt"
+    torch.manual_seed(0)
+    save_weights(Net(), weights)  # untrained: nowhere near the shipped 99.58%
+    problem = next(p for p in load_report(weights).problems if "evaluation unavailable" in p)
+    command = shlex.split(re.search(r"`python -m mnist_net\.evaluate ([^`]*)`", problem).group(1))
+    assert evaluate_cli.main([*command, "--data-dir", data_dir]) == 0
+    report = load_report(weights)
+    assert report.evaluation["weights"] == "other.pt" and report.evaluation["correct"] < 5000
