@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import tempfile
 import time
@@ -17,6 +18,14 @@ from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist
 from mnist_net.model import Net, count_parameters, summary_text
 from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, Recipe, describe_device, fit, pick_device,
                                 prepare, summary_lines, tune_cpu_allocator)
+
+
+class Diverged(Exception):
+    """The loss stopped being a number: nothing more to learn from this run."""
+
+    def __init__(self, epoch: int, train_loss: float, test_loss: float):
+        super().__init__(f"training diverged in epoch {epoch} (training loss {train_loss:.4g}, test loss "
+                         f"{test_loss:.4g}); the learning rate is too high for this run: try a smaller --lr.")
 
 
 def unwritable_folder(folder: Path) -> str | None:
@@ -71,6 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--train-subset must be a positive number of images, got {args.train_subset}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         p.error(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+    if (args.out is not None and not args.out.is_dir()  # a folder gets its own message in main()
+            and (args.out.suffix != ".pt" or args.out.name.endswith(".last.pt"))):
+        # Its metrics, curves, evaluation and checkpoint are named after the file without ".pt": another
+        # suffix (m.pth beside m.pt, model.v1 and model.v2) would share, and overwrite, another run's files.
+        p.error(f"--out must name a .pt file (not a *.last.pt checkpoint), e.g. runs/my-run/mnist_net.pt; "
+                f"got {args.out}")
     return args
 
 
@@ -100,13 +115,24 @@ def main(argv=None) -> int:
             print(f"error: {args.resume} has no training state to resume from; pass the *.last.pt "
                   f"file that train.py writes beside the weights.", file=sys.stderr)
             return 2
-        saved = ckpt["metrics"]["args"]
+        saved = (ckpt.get("metrics") or {}).get("args")
+        state = ckpt["train_state"]
+        if (not isinstance(saved, dict) or any(key not in saved for key in SCHEDULE_DEFAULTS)
+                or not isinstance(state, dict)
+                or any(key not in state for key in ("epoch", "optimizer", "scheduler", "history", "rng"))):
+            print(f"error: {args.resume} is not a complete train.py checkpoint (its run settings or training "
+                  f"state are missing); pass the *.last.pt file that train.py writes beside the weights.",
+                  file=sys.stderr)
+            return 2
+        # The run's files are beside its checkpoint (wherever the folder has moved since, and whatever
+        # folder this is started from): its --out is remembered as typed, maybe relative to another folder.
+        run_out = args.resume.parent / Path(saved.get("out") or DEFAULT_WEIGHTS).name
         # A resumed run must follow the same schedule and data order as the original one.
         changed = [f"--{key.replace('_', '-')} {getattr(args, key)} (the run used {saved[key]})"
                    for key in SCHEDULE_DEFAULTS if getattr(args, key) is not None and getattr(args, key) != saved[key]]
         # The best weights so far are beside the run's own --out; a new one would never receive them.
-        if args.out is not None and saved.get("out") and Path(args.out).resolve() != Path(saved["out"]).resolve():
-            changed.append(f"--out {args.out} (the run used {saved['out']})")
+        if args.out is not None and Path(args.out).resolve() != run_out.resolve():
+            changed.append(f"--out {args.out} (the run writes beside its checkpoint: {run_out})")
         if changed:
             print(f"error: a resumed run keeps its schedule, data order and output file, but these differ: {'; '.join(changed)}. "
                   f"Leave them out to resume, or start a new run with another --out.", file=sys.stderr)
@@ -114,8 +140,8 @@ def main(argv=None) -> int:
         for key in SCHEDULE_DEFAULTS:
             setattr(args, key, saved[key])
         args.data_dir = args.data_dir or saved["data_dir"]  # the data may have moved since
-        args.out = Path(saved.get("out") or args.out or DEFAULT_WEIGHTS)
-        resume_state, resumed_from = ckpt["train_state"], str(args.resume)
+        args.out = run_out
+        resume_state, resumed_from = state, str(args.resume)
         if resume_state["epoch"] >= args.epochs:
             print(f"Nothing to resume: {args.resume} is from the last of the run's {args.epochs} epochs. "
                   f"Its best weights are in {args.out}.")
@@ -165,35 +191,52 @@ def main(argv=None) -> int:
         "recipe": recipe.__dict__, "parameters": count_parameters(model),
         "torch": str(torch.__version__), "device": describe_device(device), "resumed_from": resumed_from,
     }
-    best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0}
+    best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0,
+            "cleared": False}
     started = time.perf_counter()
 
     def on_epoch_end(epoch, history, model, state):
+        if not all(math.isfinite(v) for v in (history.train_loss[-1], history.test_loss[-1])):
+            raise Diverged(epoch, history.train_loss[-1], history.test_loss[-1])
         record.update(history=history.to_dict(), epochs_done=epoch, best_epoch=history.best_epoch(),
                       first_epoch_at_99_4=history.first_epoch_at(99.4),
                       best_accuracy=max(history.test_accuracy), final_accuracy=history.test_accuracy[-1],
                       elapsed_seconds=round(sum(history.epoch_seconds), 2))
+        if not best["cleared"]:
+            # From now on the files beside the weights describe this run. The evaluation and the curves of
+            # an earlier one must go (the Model tab would show them for these weights); both are written
+            # again when the run ends, however it ends, unless it is killed outright.
+            for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
+                stale.unlink(missing_ok=True)
+            best["cleared"] = True
         if history.test_accuracy[-1] > best["acc"]:
             best["acc"] = history.test_accuracy[-1]
             save_weights(model, out, metrics={**record, "weights": "best", "epoch": epoch})
         save_weights(model, last_path, metrics={**record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(record, metrics_path)
 
-    interrupted = False
+    interrupted = diverged = False
     try:
         fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
             progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state)
     except KeyboardInterrupt:
         interrupted = True
-        print("\nInterrupted: the best weights and metrics of the finished epochs are saved.", file=sys.stderr)
+        print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved."
+                                   if "history" in record else "no epoch had finished, nothing was saved."),
+              file=sys.stderr)
+        if "history" not in record:
+            return 130
+    except Diverged as e:  # the best weights of the finished epochs are still evaluated and described below
+        diverged = True
+        print(f"error: {e}", file=sys.stderr)
     except OSError as e:  # e.g. the disk filled up; files are written atomically, so earlier ones are intact
         print(f"error: could not save after an epoch: {e}. The files from earlier epochs, if any, are intact.",
               file=sys.stderr)
         return 1
     if "history" not in record:
         print("No epoch finished, nothing saved.", file=sys.stderr)
-        return 130 if interrupted else 1
-    record["interrupted"] = interrupted
+        return 1
+    record["interrupted"], record["diverged"] = interrupted, diverged
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     write_json(record, metrics_path)
     save_curves(record["history"], curves_path,
@@ -213,8 +256,17 @@ def main(argv=None) -> int:
     if interrupted:
         print(f"Resume with: python train.py --resume {last_path}", file=sys.stderr)
         return 130
-    return 0
+    return 1 if diverged else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # `kill` (SIGTERM) stops a run the way Ctrl-C does: finished epochs evaluated, saved
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before training started or after it ended (loading data, the final evaluation)
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)

@@ -70,8 +70,11 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
         return real_epoch(*a, **k)
 
     monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
-    code, part = _run(tmp_path, "part", data_dir=data_dir)
-    assert code == 130
+    # --out relative to the folder the run was started from; it is resumed from another folder below.
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["--epochs", "2", "--train-subset", "512", "--seed", "5", "--no-progress",
+                           "--data-dir", data_dir, "--out", "part/w.pt"]) == 130
+    part = tmp_path / "part" / "w.pt"
     metrics = json.loads(part.with_name("w.metrics.json").read_text())
     assert metrics["interrupted"] and metrics["epochs_done"] == 1
     assert part.exists()  # best weights of the finished epochs are kept
@@ -85,8 +88,14 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
     assert train_cli.main(["--resume", last, "--out", str(tmp_path / "elsewhere" / "w.pt")]) == 2
     assert "--out" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
     # Repeating the same values is fine, and --data-dir may point elsewhere (the data may have moved).
+    # Started from another folder, the run still writes beside its checkpoint.
+    elsewhere = tmp_path / "another-cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     code = train_cli.main(["--resume", last, "--no-progress", "--seed", "5", "--data-dir", data_dir])
     assert code == 0
+    assert list(elsewhere.iterdir()) == []
+    assert json.loads(part.with_name("w.metrics.json").read_text())["epochs_done"] == 2
     a = torch.load(full.with_name("w.last.pt"), weights_only=True)
     b = torch.load(part.with_name("w.last.pt"), weights_only=True)
     for k in a["state_dict"]:
@@ -150,6 +159,11 @@ def test_cuda_path_selects_and_prepares_devices(train_set):
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--train-subset", "-5"], "--train-subset must be a positive number"),
     (["--epochs", "0"], "--epochs and --batch-size must be positive"),
+    # Side files are named after the file without ".pt": m.pth would share (and overwrite) m.pt's.
+    (["--out", "weights/mnist_net.pth"], "--out must name a .pt file"),
+    (["--out", "runs/model.v1"], "--out must name a .pt file"),
+    (["--out", "runs/new-folder/"], "--out must name a .pt file"),
+    (["--out", "weights/mnist_net.last.pt"], "not a *.last.pt checkpoint"),
 ])
 def test_cli_rejects_bad_hyperparameters_before_training(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -213,3 +227,98 @@ def test_cli_refuses_a_folder_as_out_and_an_unusable_seed(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_cli.main(["--seed", str(2**64)])
     assert "--seed must be between 0 and" in capsys.readouterr().err
+
+
+def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights(tmp_path, data_dir, monkeypatch):
+    folder = tmp_path / "k"
+    folder.mkdir()
+    stale = {name: folder / name for name in ("w.eval.json", "w.misclassified.png", "w.curves.png")}
+    for path in stale.values():
+        path.write_text("an earlier run's")
+    real_epoch, calls = training.train_epoch, {"n": 0}
+
+    def crash_in_second_epoch(*a, **k):  # as if killed outright (SIGKILL, power cut): nothing runs after it
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemError("killed")
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(training, "train_epoch", crash_in_second_epoch)
+    with pytest.raises(SystemError):
+        _run(tmp_path, "k", data_dir=data_dir)
+    assert (folder / "w.pt").exists() and not any(p.exists() for p in stale.values())
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, data_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    out = tmp_path / "w.pt"
+    proc = subprocess.Popen([sys.executable, "train.py", "--train-subset", "512", "--epochs", "19", "--no-progress",
+                             "--data-dir", data_dir, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.with_name("w.last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()  # still training
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Interrupted: the best weights" in stderr and "Traceback" not in stderr and "--resume" in stderr
+    metrics = json.loads(out.with_name("w.metrics.json").read_text())
+    evaluation = json.loads(out.with_name("w.eval.json").read_text())
+    assert metrics["interrupted"] and 1 <= metrics["epochs_done"] < 19
+    assert evaluation["correct"] == metrics["history"]["test_correct"][metrics["best_epoch"] - 1]
+
+
+def test_a_diverging_run_stops_with_a_message_and_valid_files(tmp_path, data_dir, capsys, monkeypatch):
+    code, out = _run(tmp_path, "nan", "--lr", "1e6", data_dir=data_dir)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "training diverged in epoch 1" in err and "smaller --lr" in err and "Traceback" not in err
+    assert "nothing saved" in err and not out.exists()
+    # Diverging after a good epoch: that epoch's weights are kept, evaluated and described in strict JSON.
+    real_epoch, calls = training.train_epoch, {"n": 0}
+
+    def nan_in_second_epoch(*a, **k):
+        calls["n"] += 1
+        loss = real_epoch(*a, **k)
+        return float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(training, "train_epoch", nan_in_second_epoch)
+    code, out = _run(tmp_path, "later", data_dir=data_dir)
+    assert code == 1 and "training diverged in epoch 2" in capsys.readouterr().err
+
+    def no_nan(name):
+        raise ValueError(f"{name} in JSON")
+
+    metrics = json.loads(out.with_name("w.metrics.json").read_text(), parse_constant=no_nan)
+    assert metrics["diverged"] and metrics["epochs_done"] == 1
+    evaluation = json.loads(out.with_name("w.eval.json").read_text())
+    assert evaluation["correct"] == metrics["history"]["test_correct"][0]
+
+
+def test_resume_refuses_an_incomplete_checkpoint(tmp_path, capsys):
+    from mnist_net.checkpoint import save_weights
+
+    p = tmp_path / "w.last.pt"
+    save_weights(Net(), p, metrics={"epoch": 1}, train_state={"epoch": 1})  # no run settings, no history
+    assert train_cli.main(["--resume", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "not a complete train.py checkpoint" in err and "Traceback" not in err
+
+
+def test_an_interrupt_before_the_first_epoch_says_nothing_was_saved(tmp_path, data_dir, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_epoch", interrupted)
+    code, out = _run(tmp_path, "early", data_dir=data_dir)
+    assert code == 130 and not out.exists()
+    err = capsys.readouterr().err
+    assert "no epoch had finished, nothing was saved" in err and "are saved" not in err
