@@ -28,6 +28,16 @@ class Diverged(Exception):
                          f"{test_loss:.4g}); the learning rate is too high for this run: try a smaller --lr.")
 
 
+def unfinished_run(last_path: Path) -> str | None:
+    """'epoch 5 of 19' when last_path is a checkpoint of a run that stopped early, else None."""
+    try:
+        ckpt = read_checkpoint(last_path) if last_path.is_file() else None
+        done, planned = ckpt["train_state"]["epoch"], ckpt["metrics"]["args"]["epochs"]
+    except (WeightsError, KeyError, TypeError):
+        return None
+    return f"epoch {done} of {planned}" if done < planned else None
+
+
 def unwritable_folder(folder: Path) -> str | None:
     """Why files cannot be written in folder (created if missing), or None when they can."""
     if folder.exists() and not folder.is_dir():
@@ -186,6 +196,12 @@ def main(argv=None) -> int:
     _, test = prepare(model, test_cpu, device)
 
     last_path, metrics_path, curves_path = sibling(out, ".last.pt"), sibling(out, ".metrics.json"), sibling(out, ".curves.png")
+    if resume_state is None:
+        unfinished = unfinished_run(last_path)
+        if unfinished:
+            print(f"Note: {last_path} holds an unfinished run ({unfinished}); this new run replaces it when its "
+                  f"first epoch ends. To continue that one instead: python train.py --resume {last_path}",
+                  file=sys.stderr)
     record = {
         "args": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
         "recipe": recipe.__dict__, "parameters": count_parameters(model),

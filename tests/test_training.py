@@ -81,6 +81,9 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
     monkeypatch.setattr(training, "train_epoch", real_epoch)
 
     last = str(part.with_name("w.last.pt"))
+    assert train_cli.unfinished_run(part.with_name("w.last.pt")) == "epoch 1 of 2"
+    assert train_cli.unfinished_run(full.with_name("w.last.pt")) is None  # finished
+    assert train_cli.unfinished_run(part) is None  # the best weights: no training state
     # Changing the schedule of a run being resumed is refused, before anything is loaded or trained.
     assert train_cli.main(["--resume", last, "--epochs", "3", "--lr", "0.2"]) == 2
     err = capsys.readouterr().err
@@ -229,7 +232,8 @@ def test_cli_refuses_a_folder_as_out_and_an_unusable_seed(tmp_path, capsys):
     assert "--seed must be between 0 and" in capsys.readouterr().err
 
 
-def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights(tmp_path, data_dir, monkeypatch):
+def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights(tmp_path, data_dir, monkeypatch,
+                                                                                capsys):
     folder = tmp_path / "k"
     folder.mkdir()
     stale = {name: folder / name for name in ("w.eval.json", "w.misclassified.png", "w.curves.png")}
@@ -247,6 +251,12 @@ def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights
     with pytest.raises(SystemError):
         _run(tmp_path, "k", data_dir=data_dir)
     assert (folder / "w.pt").exists() and not any(p.exists() for p in stale.values())
+    # A new run into the same --out says what it is about to replace, and how to continue it instead.
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    capsys.readouterr()
+    assert _run(tmp_path, "k", data_dir=data_dir)[0] == 0
+    err = capsys.readouterr().err
+    assert "holds an unfinished run (epoch 1 of 2)" in err and f"--resume {folder / 'w.last.pt'}" in err
 
 
 def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, data_dir):
