@@ -15,7 +15,7 @@ import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
-from mnist_net.inference import BLOCK_TITLES, analyze, configure_for_serving, saliency_view
+from mnist_net.inference import BLOCK_TITLES, analyze, check_image_file, configure_for_serving, saliency_view
 from mnist_net.model import Net
 from mnist_net.render import png_data_url
 from mnist_net.report import architecture_rows, curve_rows, load_report
@@ -139,13 +139,36 @@ def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), drawn, note)
 
 
+def checked_before_decoding(preprocess):
+    """A sketchpad's preprocess that first checks each uploaded image's header (nothing decoded yet).
+
+    Gradio decodes the canvas (or an API client's file) before predict runs: a file over Pillow's bomb
+    limit (a 45 KB 1-bit PNG of 20000x10000 px) gave a bare server error instead of our message, and
+    one under it (up to 179 Mpx) was decoded in full before our 64 Mpx check could refuse it. (Wrapped,
+    not subclassed: Gradio writes a .pyi stub beside any module that subclasses a component.)
+    """
+    def checked(payload):
+        try:
+            for file in ((payload.background, payload.composite, *(payload.layers or [])) if payload else ()):
+                if getattr(file, "path", None):
+                    check_image_file(file.path)
+            return preprocess(payload)
+        except SketchError as e:
+            return {"background": None, "layers": [], "composite": None, "error": str(e)}
+        except (OSError, SyntaxError, ValueError) as e:  # what Pillow raises for a file it cannot decode
+            return {"background": None, "layers": [], "composite": None, "error": f"Could not read the image ({e})."}
+    return checked
+
+
 def sketchpad() -> gr.Sketchpad:
     """The drawing canvas: MNIST's proportions at 10x, black ink, no layers or transforms."""
-    return gr.Sketchpad(
+    pad = gr.Sketchpad(
         label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
         canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
         brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
     )
+    pad.preprocess = checked_before_decoding(pad.preprocess)
+    return pad
 
 
 def image_view(label: str | None, elem_id: str) -> gr.HTML:

@@ -10,7 +10,7 @@ from PIL import Image
 from .explain import saliency, saliency_overlay
 from .model import Net
 from .render import input_image, layer_outputs, render_grid, stack_titled
-from .sketch import MAX_PIXELS, Sketch, SketchError, preprocess
+from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
 # Block grids are drawn with ~48 px maps so that they fit a half-width column (~430 px) at their own
 # size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
@@ -67,6 +67,8 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
             raise SketchError(f"Could not open the image file: {e}") from None
     if not isinstance(value, dict):
         raise SketchError(f"Expected a sketchpad value or an image, got {type(value).__name__}.")
+    if value.get("error"):  # the UI's canvas component refused the upload before decoding it
+        raise SketchError(str(value["error"]))
     composite = value.get("composite")
     if composite is not None:
         return image_from_editor(composite)
@@ -81,6 +83,12 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
             layer = layer.resize(base.size)
         base = Image.alpha_composite(base, layer)
     return base
+
+
+def check_image_file(path) -> None:
+    """SketchError unless the file's header reads as an image of at most MAX_PIXELS; nothing is decoded."""
+    image = image_from_editor(str(path))
+    check_size(image.width, image.height)
 
 
 def label_names(num_classes: int = 10) -> list[str]:

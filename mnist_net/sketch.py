@@ -45,7 +45,7 @@ def _reduce(image: Image.Image) -> Image.Image:
     return image.reduce(factor)
 
 
-def _check_size(width: int, height: int) -> None:
+def check_size(width: int, height: int) -> None:
     """SketchError for images too large to decode in bounded time and memory."""
     if width * height > MAX_PIXELS:
         raise SketchError(f"The image is {width}x{height} pixels; images up to "
@@ -54,7 +54,7 @@ def _check_size(width: int, height: int) -> None:
 
 def _decoded(image: Image.Image) -> Image.Image:
     """image reduced and decoded, or a SketchError saying why the file cannot be used."""
-    _check_size(image.width, image.height)
+    check_size(image.width, image.height)
     try:
         image = _reduce(image)
         image.load()
@@ -79,7 +79,7 @@ def _to_array(image) -> np.ndarray:
         arr = np.asarray(image)
     elif isinstance(image, np.ndarray):
         if image.ndim >= 2:
-            _check_size(image.shape[1], image.shape[0])
+            check_size(image.shape[1], image.shape[0])
         arr = image
     elif isinstance(image, torch.Tensor):
         arr = image.detach().cpu().numpy()

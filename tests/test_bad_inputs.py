@@ -72,6 +72,9 @@ CASES = {
     "6000x6000 1-bit image": (huge_one_bit, PREDICTION, "Prediction: **1**"),
     "6000x6000 palette image": (huge_palette, PREDICTION, "Prediction: **1**"),
     "8200x8000 image (over 64 million pixels)": (too_many_pixels, MESSAGE, "images up to 64 million pixels"),
+    # 45 KB as a PNG, over Pillow's own bomb limit: the server used to fail inside Gradio's decoding.
+    "20000x10000 1-bit image (200 million pixels)": (lambda: Image.new("1", (20000, 10000), 1), MESSAGE,
+                                                     "images up to 64 million pixels"),
     "16-bit greyscale PNG": (sixteen_bit, PREDICTION, "Prediction: **1**"),
     "single dot": (single_dot, PREDICTION, "Prediction"),
     "canvas covered in scribbles": (scribbles, PREDICTION, "Prediction"),
@@ -140,3 +143,17 @@ def test_through_the_real_server(server, tmp_path, name):
     digit_one().save(good)
     after = client.predict({"background": None, "layers": [], "composite": handle_file(str(good))}, api_name="/predict")
     assert after[0]["label"] == "1"
+
+
+def test_a_truncated_upload_through_the_real_server_gets_a_message(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    good = tmp_path / "one.png"
+    digit_one((600, 600)).save(good)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:400])  # the header reads; decoding the body fails inside Gradio
+    client = Client(server, verbose=False)
+    result = client.predict({"background": None, "layers": [], "composite": handle_file(str(cut))},
+                            api_name="/predict")
+    assert result[0] is None or "label" not in result[0]
+    assert "Could not read this image" in result[-1] and "truncated" in result[-1], result[-1]
