@@ -18,6 +18,10 @@ INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bo
 # Share of see-through pixels from which alpha, not colour, is read as the ink. A screenshot's rounded
 # corners are ~1% of it; strokes on a transparent layer leave far more than this even when cropped tight.
 SEE_THROUGH = 0.10
+# A card on a transparent margin (a cut-out scan, a screenshot of a note): its opaque pixels fill at least
+# this share of their bounding box, and between these shares of them contrast with the card's colour.
+CARD_FILL = 0.9
+CARD_INK = (0.005, 0.5)
 
 
 class SketchError(ValueError):
@@ -114,6 +118,23 @@ def _downscale(arr: np.ndarray) -> np.ndarray:
     return arr.reshape(arr.shape[0] // factor, factor, arr.shape[1] // factor, factor, -1).mean((1, 3))
 
 
+def _is_card(opaque: np.ndarray, lum: np.ndarray) -> bool:
+    """Whether the opaque pixels are a card (paper with the digit on it) rather than the strokes themselves.
+
+    A card fills its bounding box and is mostly one colour with a contrasting minority (the digit);
+    strokes, of one colour, leave most of their box empty or have no such minority.
+    """
+    rows, cols = np.flatnonzero(opaque.any(1)), np.flatnonzero(opaque.any(0))
+    if rows.size == 0:
+        return False
+    box = opaque[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    if box.mean() < CARD_FILL:
+        return False
+    values = lum[opaque]
+    contrast = np.abs(values - np.median(values)) > 0.5
+    return CARD_INK[0] <= contrast.mean() <= CARD_INK[1]
+
+
 def ink_map(image) -> np.ndarray:
     """H x W float32 ink level in [0, 1], whatever the input's polarity and alpha."""
     arr = _downscale(_to_array(image))
@@ -125,12 +146,16 @@ def ink_map(image) -> np.ndarray:
     if has_alpha:
         alpha = arr[..., -1]
         border_alpha = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
-        if np.median(border_alpha) < 0.5 or (alpha < 0.5).mean() >= SEE_THROUGH:
-            # Transparent background (also when strokes, cropped tight, fill most of the border):
+        opaque = alpha >= 0.5
+        transparent_background = np.median(border_alpha) < 0.5 or (~opaque).mean() >= SEE_THROUGH
+        if transparent_background and not _is_card(opaque, lum):
+            # Strokes on a transparent layer (also when, cropped tight, they fill most of the border):
             # the opaque strokes are the ink, dark or light alike.
             return np.clip(alpha, 0.0, 1.0).astype(np.float32)
-        # Opaque paper with a few see-through pixels (a screenshot's rounded corners): those are paper too.
-        background = float(np.median(border[border_alpha >= 0.5]))
+        # Opaque paper: the whole image with a few see-through pixels (a screenshot's rounded corners),
+        # or a card on a transparent margin. See-through pixels are paper too.
+        paper_lum = lum[opaque] if transparent_background else border[border_alpha >= 0.5]
+        background = float(np.median(paper_lum))
         lum = alpha * lum + (1.0 - alpha) * background
     else:
         background = float(np.median(border))

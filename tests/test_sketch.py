@@ -61,6 +61,23 @@ def test_see_through_corners_on_opaque_paper_are_paper():
         np.testing.assert_allclose(preprocess(rgba).pixels, ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("ink, paper", [(0, 255), (255, 0), (30, 200)])
+def test_a_card_on_a_transparent_margin_is_read_by_its_colours(ink, paper):
+    # A cut-out scan or a note's screenshot: the digit on opaque paper, inside a transparent margin.
+    # Reading alpha as the ink made the whole card the digit (a filled square, read as "2").
+    digit = thick_digit_canvas()
+    card = np.where(digit == 0, ink, paper).astype(np.uint8)
+    h, w = card.shape
+    rgba = np.zeros((h + 200, w + 300, 4), np.uint8)
+    rgba[80:80 + h, 120:120 + w] = np.dstack([card] * 3 + [np.full_like(card, 255)])
+    rgba[80:100, 120:140, 3] = 0  # a rounded corner
+    on_paper = rgba.copy()  # the same card on paper that covers the whole image
+    on_paper[on_paper[..., 3] == 0] = (paper, paper, paper, 255)
+    seen = preprocess(rgba).pixels
+    np.testing.assert_allclose(seen, preprocess(on_paper).pixels, atol=1e-5)
+    assert np.abs(seen - preprocess(digit).pixels).mean() < 0.05  # the digit, not a filled square (~0.5)
+
+
 @pytest.mark.parametrize("ink", [0, 255])
 def test_strokes_on_a_transparent_layer_cropped_to_the_digit_still_read_by_alpha(ink):
     # A blocky "5" (seven-segment style) cut to its bounding box: its strokes cover most of the border.
