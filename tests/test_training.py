@@ -332,3 +332,26 @@ def test_an_interrupt_before_the_first_epoch_says_nothing_was_saved(tmp_path, da
     assert code == 130 and not out.exists()
     err = capsys.readouterr().err
     assert "no epoch had finished, nothing was saved" in err and "are saved" not in err
+
+
+def test_recipes_state_the_optimiser_settings_they_train_with():
+    # The assignment's run: SGD(lr=0.01, momentum=0.9), no schedule.
+    opt, sched = training.make_optimizer(Net(), RECIPES["assignment"], epochs=19, steps_per_epoch=469)
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"]) == (0.01, 0.9)
+    for _ in range(1000):
+        opt.step()
+        sched.step()
+    assert (group["lr"], group["momentum"]) == (0.01, 0.9)
+    # reliable: OneCycle, with momentum cycled over the recipe's stated range (PyTorch's default range).
+    recipe = RECIPES["reliable"]
+    opt, sched = training.make_optimizer(Net(), recipe, epochs=19, steps_per_epoch=469)
+    group, seen = opt.param_groups[0], []
+    for _ in range(19 * 469):
+        seen.append((group["lr"], group["momentum"]))
+        opt.step()
+        sched.step()
+    lrs, moms = zip(*seen)
+    low, high = recipe.cycle_momentum
+    assert max(lrs) == pytest.approx(recipe.lr) and moms[0] == high and moms[-1] == pytest.approx(high)
+    assert min(moms) == pytest.approx(low) and moms[lrs.index(max(lrs))] == pytest.approx(low)
