@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ sys.path.insert(0, str(ROOT))
 from mnist_net.data import load_mnist  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Gradio's file cache is /tmp/gradio for every app on the machine; the cache-sweep test deletes what it
+# finds there. A folder of the suite's own (set before gradio is imported; subprocesses inherit it).
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="mnist_net-tests-gradio-"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # CI has no internet beyond package registries
 
 
 def missing(what: str) -> None:
@@ -71,3 +76,12 @@ def server(app_module):
                            css=app_module.CSS)
     yield f"http://127.0.0.1:{port}/"
     app_module.demo.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI, any skip is a failure: a test that did not run checked nothing."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if IN_CI and skipped and exitstatus == 0:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; in CI every test must run.", red=True)
+        session.exitstatus = 1

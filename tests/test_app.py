@@ -44,8 +44,8 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
             correct += int(max(out[0], key=out[0].get)) == label
         results[style] = 100.0 * correct / n
     print(f"\n28x28 accuracy {direct:.2f}%, drawn pipeline accuracy {results}")
-    for style, acc in results.items():
-        assert acc >= direct - 2.0, (style, acc, direct)
+    for style, acc in results.items():  # at most one miss more than the 28x28 tensors (measured: 0 and 0)
+        assert acc >= direct - 100.0 / n - 1e-9, (style, acc, direct)
 
 
 def test_predict_outputs_everything_for_a_digit(app_module, test_set):
@@ -135,7 +135,7 @@ def test_cache_sweep_removes_stroke_files_and_keeps_the_page_whole(app_module, s
     from gradio import route_utils
     from gradio_client import Client, handle_file
 
-    assert app_module.demo.delete_cache == app_module.DELETE_CACHE
+    assert app_module.demo.delete_cache == (15 * 60, 60 * 60)  # the README's: every 15 min, files over 1 h old
     client = Client(server, verbose=False, download_files=False)
     drawing = digit_file(tmp_path, test_set, 5, "black-on-white")
     value = {"background": None, "layers": [], "composite": handle_file(drawing)}

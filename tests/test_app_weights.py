@@ -65,7 +65,9 @@ def test_app_process_starts_without_weights_and_says_why(tmp_path):
     from gradio_client import Client
 
     port = free_port()
-    env = {**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "missing.pt"), "GRADIO_SERVER_PORT": str(port)}
+    # GRADIO_NUM_PORTS=1: were the port taken meanwhile, fail rather than serve on the next one unseen.
+    env = {**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "missing.pt"), "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_NUM_PORTS": "1"}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"

@@ -63,6 +63,13 @@ def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
     assert 0 < floor_sent < floor_shown
 
 
+def test_load_test_bench_launches_the_app_and_checks_every_answer(data_dir):
+    out = run_bench("load_test.py", "--clients", "2", "--requests", "2", data_dir=data_dir)
+    assert "launched app on http://127.0.0.1:" in out
+    assert "2 clients x 2 = 4 predictions: answered 4, errors 0, answers differing from the solo answer 0" in out
+    assert "predictions/s" in out
+
+
 @pytest.mark.parametrize("script, args, message", [
     ("train_speed.py", ["--rounds", "0"], "--rounds: must be at least 1, got 0"),
     ("app_latency.py", ["--n", "0"], "--n: must be at least 1, got 0"),

@@ -40,8 +40,10 @@ def test_block_outputs_have_the_tables_shapes():
     assert names[-2:] == ["one1", "pool1"] and model.block1.one1.kernel_size == (1, 1)
     assert model.block4.conv8.kernel_size == (2, 2)
     # forward_blocks and forward agree: the blocks are the forward pass.
-    logp = model(torch.randn(3, 1, 28, 28))
+    x = torch.randn(3, 1, 28, 28)
+    logp = model(x)
     assert logp.shape == (3, 10)
+    torch.testing.assert_close(logp, torch.log_softmax(model.forward_blocks(x)["block4"].flatten(1), dim=1))
     torch.testing.assert_close(logp.exp().sum(1), torch.ones(3))
 
 

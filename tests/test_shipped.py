@@ -44,7 +44,9 @@ def test_evaluate_cli_regenerates_the_committed_artifacts(tmp_path, data_dir, ca
     assert fresh["confusion_matrix"] == committed["confusion_matrix"]
     assert [m["index"] for m in fresh["misclassified"]] == [m["index"] for m in committed["misclassified"]]
     assert fresh["correct"] == committed["correct"] and sum(map(sum, fresh["confusion_matrix"])) == 10000
-    assert fresh_png.read_bytes() == committed_png.read_bytes()
+    from PIL import Image
+
+    np.testing.assert_array_equal(np.asarray(Image.open(fresh_png)), np.asarray(Image.open(committed_png)))
 
 
 def test_evaluate_run_loads_the_test_set_itself_and_matches_training_evaluate(data_dir, test_set):

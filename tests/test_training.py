@@ -30,6 +30,18 @@ def test_eval_result_line_matches_the_assignment_format():
     assert line == "Test set: Average loss: 0.0184, Accuracy: 9951/10000 (99.51%)"
 
 
+@pytest.fixture
+def never_trains(tmp_path, monkeypatch):
+    """For tests of what train.py refuses: should a refusal regress, fail at once, never train into the repo."""
+    monkeypatch.chdir(tmp_path)
+
+    def trained(*_a, **_k):
+        raise AssertionError("train.py started training instead of refusing")
+
+    monkeypatch.setattr(train_cli, "fit", trained)
+    monkeypatch.setattr(train_cli, "load_mnist", trained)
+
+
 def _run(tmp_path, name, *extra, data_dir):
     out = tmp_path / name / "w.pt"
     argv = ["--epochs", "2", "--train-subset", "512", "--seed", "5", "--no-progress",
@@ -123,7 +135,7 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(tvm, "download_and_extract_archive",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("network is unreachable")))
-    assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1"]) == 2
+    assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1", "--out", str(tmp_path / "w.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and "MNIST" in err
 
@@ -168,7 +180,7 @@ def test_cuda_path_selects_and_prepares_devices(train_set):
     (["--out", "runs/new-folder/"], "--out must name a .pt file"),
     (["--out", "weights/mnist_net.last.pt"], "not a *.last.pt checkpoint"),
 ])
-def test_cli_rejects_bad_hyperparameters_before_training(argv, message, capsys):
+def test_cli_rejects_bad_hyperparameters_before_training(argv, message, capsys, never_trains):
     with pytest.raises(SystemExit) as stop:
         train_cli.main(argv)
     assert stop.value.code == 2
@@ -181,7 +193,7 @@ def test_cli_rejects_bad_hyperparameters_before_training(argv, message, capsys):
     ("mps", "unknown device 'mps'"),
     ("cuda", "sees no CUDA GPU; use --device cpu"),
 ])
-def test_cli_rejects_an_unusable_device_with_a_message(device, message, tmp_path, capsys, monkeypatch):
+def test_cli_rejects_an_unusable_device_with_a_message(device, message, tmp_path, capsys, monkeypatch, never_trains):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer with or without a GPU
     assert train_cli.main(["--device", device, "--out", str(tmp_path / "w.pt")]) == 2
     err = capsys.readouterr().err
@@ -189,7 +201,7 @@ def test_cli_rejects_an_unusable_device_with_a_message(device, message, tmp_path
     assert not (tmp_path / "w.pt").exists()
 
 
-def test_cli_refuses_an_unwritable_output_before_training(tmp_path, capsys):
+def test_cli_refuses_an_unwritable_output_before_training(tmp_path, capsys, never_trains):
     a_file = tmp_path / "taken"
     a_file.write_text("not a folder")
     assert train_cli.main(["--out", str(a_file / "w.pt"), "--epochs", "1"]) == 2
@@ -224,7 +236,7 @@ def test_quick_tries_never_overwrite_the_shipped_weights(tmp_path, data_dir, mon
     assert (args.out, args.epochs, args.batch_size, args.seed, args.recipe) == (DEFAULT_WEIGHTS, 19, 128, 1, "reliable")
 
 
-def test_cli_refuses_a_folder_as_out_and_an_unusable_seed(tmp_path, capsys):
+def test_cli_refuses_a_folder_as_out_and_an_unusable_seed(tmp_path, capsys, never_trains):
     assert train_cli.main(["--out", str(tmp_path)]) == 2
     assert "is a folder; name a file in it" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -275,7 +287,9 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, data_dir):
     deadline = time.monotonic() + 120
     while not out.with_name("w.last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()  # still training
+    if proc.poll() is not None or not out.with_name("w.last.pt").exists():
+        proc.kill()
+        pytest.fail(f"no epoch finished within 120 s while training: {proc.communicate()}")
     os.kill(proc.pid, signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
