@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted((HERE / "examples").glob("*.png"))
 WEIGHTS = Path(os.environ.get("MNIST_NET_WEIGHTS") or DEFAULT_WEIGHTS)
 CANVAS = 280       # 10x MNIST's 28 px
-BRUSH_RADIUS = 9   # strokes ~1/10 of a digit's height, like MNIST's after downscaling
+BRUSH_RADIUS = 14  # a 28 px stroke: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
 # Each predict takes a few ms of CPU; more parallel workers than cores only adds contention,
 # and a bounded queue turns a flood of visitors into a clear "queue full" instead of ever-growing waits.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))

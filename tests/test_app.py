@@ -48,6 +48,19 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
         assert acc >= direct - 100.0 / n - 1e-9, (style, acc, direct)
 
 
+def test_the_brush_draws_strokes_as_thick_as_mnist_strokes(app_module, test_set):
+    from mnist_net.sketch import preprocess
+
+    # Measured in Chromium: the sketchpad's stroke is 2 x BRUSH_RADIUS px wide (18 px at radius 9, 28 at 14).
+    width = 2 * app_module.BRUSH_RADIUS
+    canvas = np.full((app_module.CANVAS, app_module.CANVAS), 255, np.uint8)
+    canvas[45:235, 140 - width // 2:140 + width // 2] = 0  # a "1" drawn 190 px tall
+    drawn = (preprocess(canvas).pixels > 0.5).sum()
+    ones = test_set.images[test_set.labels == 1, 0] * MNIST_STD + MNIST_MEAN
+    mnist = float((ones > 0.5).sum((1, 2)).float().median())  # 59 px; radius 9 gave 40, i.e. 2 px wide, not 3
+    assert abs(drawn / mnist - 1) < 0.2, (drawn, mnist)
+
+
 def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
