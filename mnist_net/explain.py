@@ -17,16 +17,20 @@ def saliency(model: Net, x: torch.Tensor, target: int | None = None, samples: in
     `sigma` (in normalised units: 0.6 is ~18% of the pixel range) keeps what is stable. samples=1 and
     sigma=0 give the plain gradient. Seeded, so the same drawing always gets the same map.
     """
-    model.eval()
-    with torch.enable_grad(), torch.inference_mode(False):
-        x = x.detach().clone()
-        if target is None:
-            with torch.no_grad():
-                target = int(model.forward_features(x).flatten(1).argmax(1))
-        noise = torch.randn((samples, *x.shape[1:]), generator=torch.Generator().manual_seed(seed)) * sigma
-        noisy = (x + noise).requires_grad_(True)               # samples x 1 x 28 x 28
-        scores = model.forward_features(noisy).flatten(1)       # samples x 10
-        (grad,) = torch.autograd.grad(scores[:, target].sum(), noisy)
+    was_training = model.training
+    model.eval()  # BatchNorm's running statistics, no dropout: the network that answered
+    try:
+        with torch.enable_grad(), torch.inference_mode(False):
+            x = x.detach().clone()
+            if target is None:
+                with torch.no_grad():
+                    target = int(model.forward_features(x).flatten(1).argmax(1))
+            noise = torch.randn((samples, *x.shape[1:]), generator=torch.Generator().manual_seed(seed)) * sigma
+            noisy = (x + noise).requires_grad_(True)               # samples x 1 x 28 x 28
+            scores = model.forward_features(noisy).flatten(1)       # samples x 10
+            (grad,) = torch.autograd.grad(scores[:, target].sum(), noisy)
+    finally:
+        model.train(was_training)
     return (grad.mean(0)[0]).numpy(), target
 
 

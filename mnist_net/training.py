@@ -139,8 +139,12 @@ def evaluate(model: Net, data: MNISTTensors, batch_size: int = 1000) -> EvalResu
 @torch.inference_mode()
 def predictions(model: Net, data: MNISTTensors, batch_size: int = 1000) -> torch.Tensor:
     """N x 10 probabilities for every sample of data."""
+    was_training = model.training
     model.eval()
-    return torch.cat([model(x).exp() for x, _ in batches(data, batch_size, shuffle=False)])
+    try:
+        return torch.cat([model(x).exp() for x, _ in batches(data, batch_size, shuffle=False)])
+    finally:
+        model.train(was_training)
 
 
 def make_optimizer(model: Net, recipe: Recipe, epochs: int, steps_per_epoch: int):

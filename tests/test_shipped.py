@@ -75,6 +75,11 @@ def test_saliency_is_finite_and_larger_on_the_ink(test_set):
         ink, empty = pixels > 0.5, pixels < 0.01
         ratios.append(np.abs(grad)[ink].mean() / np.abs(grad)[empty].mean())
     assert min(ratios) > 1.2 and np.median(ratios) > 2.0, ratios
+    # It explains the network in eval mode and hands the model back as it found it, BatchNorm untouched.
+    model.train()
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    saliency(model, test_set.images[:1])
+    assert model.training and all(torch.equal(v, model.state_dict()[k]) for k, v in stats.items())
 
 
 def test_readme_seed_table_is_what_the_committed_metrics_print(capsys):
