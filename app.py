@@ -133,8 +133,8 @@ def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
     """Show a misclassified test digit on the Draw tab, fed to the network exactly as the evaluation fed it."""
     digit = REPORT.misclassified[evt.index]
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
-    # Not through the canvas: preprocessing would crop and re-centre the digit, and for 10 of the 42
-    # the network would then answer correctly, so the gallery would not show the recorded mistake.
+    # Not through the canvas: preprocessing would crop and re-centre the digit, and 10 of the 42 would
+    # then get another answer (9 the right one), so the gallery would not show the recorded mistake.
     outs, drawn = _predict(digit.as_sketch(), show_layers, note)
     return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), drawn, note)
 
