@@ -121,8 +121,9 @@ def _downscale(arr: np.ndarray) -> np.ndarray:
 def _is_card(opaque: np.ndarray, lum: np.ndarray) -> bool:
     """Whether the opaque pixels are a card (paper with the digit on it) rather than the strokes themselves.
 
-    A card fills its bounding box and is mostly one colour with a contrasting minority (the digit);
-    strokes, of one colour, leave most of their box empty or have no such minority.
+    A card fills its bounding box, is mostly one colour with a contrasting minority (the digit), and
+    its edge is that colour (paper). Strokes, of one colour, leave most of their box empty or have no
+    such minority; an outlined stroke (a sticker-style thick "1") has the minority on its edge.
     """
     rows, cols = np.flatnonzero(opaque.any(1)), np.flatnonzero(opaque.any(0))
     if rows.size == 0:
@@ -130,9 +131,15 @@ def _is_card(opaque: np.ndarray, lum: np.ndarray) -> bool:
     box = opaque[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     if box.mean() < CARD_FILL:
         return False
-    values = lum[opaque]
-    contrast = np.abs(values - np.median(values)) > 0.5
-    return CARD_INK[0] <= contrast.mean() <= CARD_INK[1]
+    paper = np.median(lum[opaque])
+    contrast = np.abs(lum - paper) > 0.5
+    if not CARD_INK[0] <= contrast[opaque].mean() <= CARD_INK[1]:
+        return False
+    # The opaque pixels next to a see-through one (or the image's border): mostly paper on a card.
+    see_through = np.pad(~opaque, 1, constant_values=True)
+    near = see_through[:-2, 1:-1] | see_through[2:, 1:-1] | see_through[1:-1, :-2] | see_through[1:-1, 2:]
+    edge = opaque & near
+    return bool(edge.any()) and contrast[edge].mean() <= 1.0 - CARD_FILL
 
 
 def ink_map(image) -> np.ndarray:

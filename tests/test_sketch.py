@@ -78,6 +78,18 @@ def test_a_card_on_a_transparent_margin_is_read_by_its_colours(ink, paper):
     assert np.abs(seen - preprocess(digit).pixels).mean() < 0.05  # the digit, not a filled square (~0.5)
 
 
+@pytest.mark.parametrize("fill, outline", [(0, 255), (255, 0), (200, 255)])
+def test_an_outlined_thick_stroke_on_a_transparent_layer_is_read_by_alpha(fill, outline):
+    # A sticker-style thick "1": one colour inside a contrasting outline, filling its box. Its edge is the
+    # outline, not paper, so it is strokes, not a card (read as a card, only the outline was ink).
+    layer = np.zeros((240, 120, 4), np.uint8)
+    layer[20:220, 20:100] = (outline, outline, outline, 255)
+    layer[26:214, 26:94, :3] = fill
+    plain = layer.copy()
+    plain[..., :3] = 0
+    np.testing.assert_allclose(preprocess(layer).pixels, preprocess(plain).pixels, atol=1e-5)
+
+
 @pytest.mark.parametrize("ink", [0, 255])
 def test_strokes_on_a_transparent_layer_cropped_to_the_digit_still_read_by_alpha(ink):
     # A blocky "5" (seven-segment style) cut to its bounding box: its strokes cover most of the border.
