@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,7 +65,9 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
             raise SketchError(f"The image is too large; images up to {MAX_PIXELS // 1_000_000} million "
                               f"pixels are accepted.") from None
         except (OSError, ValueError, SyntaxError) as e:
-            raise SketchError(f"Could not open the image file: {e}") from None
+            # The file's name, not its path: for an upload, that would tell the world where the server keeps it.
+            reason = str(e).replace(str(value), Path(str(value)).name) if isinstance(value, str) else str(e)
+            raise SketchError(f"Could not open the image file: {reason}") from None
     if not isinstance(value, dict):
         raise SketchError(f"Expected a sketchpad value or an image, got {type(value).__name__}.")
     if value.get("error"):  # the UI's canvas component refused the upload before decoding it

@@ -157,3 +157,17 @@ def test_a_truncated_upload_through_the_real_server_gets_a_message(server, tmp_p
                             api_name="/predict")
     assert result[0] is None or "label" not in result[0]
     assert "Could not read this image" in result[-1] and "truncated" in result[-1], result[-1]
+
+
+def test_a_file_that_is_no_image_gets_a_message_without_the_servers_paths(server, tmp_path):
+    import os
+
+    from gradio_client import Client, handle_file
+
+    fake = tmp_path / "notimg.png"
+    fake.write_text("just text")
+    result = Client(server, verbose=False).predict(
+        {"background": None, "layers": [], "composite": handle_file(str(fake))}, api_name="/predict")
+    status = result[-1]
+    assert "Could not read this image" in status and "notimg.png" in status, status
+    assert os.environ["GRADIO_TEMP_DIR"] not in status and str(tmp_path) not in status, status
