@@ -209,6 +209,10 @@ def main(argv=None) -> int:
     }
     best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0,
             "cleared": False}
+    if resume_state is not None and not out.exists():
+        print(f"Note: the run's best weights so far are not beside its checkpoint ({out} is missing); the best "
+              f"of the epochs from now on is saved there.", file=sys.stderr)
+        best["acc"] = -1.0
     started = time.perf_counter()
 
     def on_epoch_end(epoch, history, model, state):
@@ -218,18 +222,18 @@ def main(argv=None) -> int:
                       first_epoch_at_99_4=history.first_epoch_at(99.4),
                       best_accuracy=max(history.test_accuracy), final_accuracy=history.test_accuracy[-1],
                       elapsed_seconds=round(sum(history.epoch_seconds), 2))
-        if not best["cleared"]:
-            # From now on the files beside the weights describe this run. The evaluation and the curves of
-            # an earlier one must go (the Model tab would show them for these weights); both are written
-            # again when the run ends, however it ends, unless it is killed outright.
-            for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
-                stale.unlink(missing_ok=True)
-            best["cleared"] = True
         if history.test_accuracy[-1] > best["acc"]:
             best["acc"] = history.test_accuracy[-1]
             save_weights(model, out, metrics={**record, "weights": "best", "epoch": epoch})
         save_weights(model, last_path, metrics={**record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(record, metrics_path)
+        if not best["cleared"]:
+            # The files beside the weights now describe this run. The evaluation and the curves of an earlier
+            # one must go (the Model tab would show them for these weights); both are written again when
+            # the run ends, however it ends, unless it is killed outright.
+            for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
+                stale.unlink(missing_ok=True)
+            best["cleared"] = True
 
     interrupted = diverged = False
     try:
@@ -238,20 +242,25 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved."
-                                   if "history" in record else "no epoch had finished, nothing was saved."),
+                                   if "history" in record else "no epoch finished in this session."),
               file=sys.stderr)
-        if "history" not in record:
-            return 130
     except Diverged as e:  # the best weights of the finished epochs are still evaluated and described below
         diverged = True
-        print(f"error: {e}", file=sys.stderr)
+        # Resuming would diverge again, step for step: the checkpoint has no use left.
+        last_path.unlink(missing_ok=True)
+        print(f"error: {e} (Its last-epoch checkpoint is removed: resumed, it would diverge the same way.)",
+              file=sys.stderr)
     except OSError as e:  # e.g. the disk filled up; files are written atomically, so earlier ones are intact
         print(f"error: could not save after an epoch: {e}. The files from earlier epochs, if any, are intact.",
               file=sys.stderr)
         return 1
     if "history" not in record:
-        print("No epoch finished, nothing saved.", file=sys.stderr)
-        return 1
+        if resume_state is not None:
+            print(f"The run's files from its earlier epochs are unchanged." +
+                  (f" Resume with: python train.py --resume {last_path}" if interrupted else ""), file=sys.stderr)
+        else:
+            print("Nothing was saved.", file=sys.stderr)
+        return 130 if interrupted else 1
     record["interrupted"], record["diverged"] = interrupted, diverged
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     write_json(record, metrics_path)

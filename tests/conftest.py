@@ -1,7 +1,9 @@
 """Shared fixtures: real MNIST from $MNIST_DATA_DIR (CI: ../shared/mnist), the shipped model."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +19,9 @@ from mnist_net.data import load_mnist  # noqa: E402
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Gradio's file cache is /tmp/gradio for every app on the machine; the cache-sweep test deletes what it
 # finds there. A folder of the suite's own (set before gradio is imported; subprocesses inherit it).
-os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="mnist_net-tests-gradio-"))
+if "GRADIO_TEMP_DIR" not in os.environ:
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="mnist_net-tests-gradio-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # CI has no internet beyond package registries
 
 

@@ -305,7 +305,7 @@ def test_a_diverging_run_stops_with_a_message_and_valid_files(tmp_path, data_dir
     assert code == 1
     err = capsys.readouterr().err
     assert "training diverged in epoch 1" in err and "smaller --lr" in err and "Traceback" not in err
-    assert "nothing saved" in err and not out.exists()
+    assert "Nothing was saved" in err and not out.exists()
     # Diverging after a good epoch: that epoch's weights are kept, evaluated and described in strict JSON.
     real_epoch, calls = training.train_epoch, {"n": 0}
 
@@ -323,6 +323,7 @@ def test_a_diverging_run_stops_with_a_message_and_valid_files(tmp_path, data_dir
 
     metrics = json.loads(out.with_name("w.metrics.json").read_text(), parse_constant=no_nan)
     assert metrics["diverged"] and metrics["epochs_done"] == 1
+    assert not out.with_name("w.last.pt").exists()  # resumed, it would diverge again step for step
     evaluation = json.loads(out.with_name("w.eval.json").read_text())
     assert evaluation["correct"] == metrics["history"]["test_correct"][0]
 
@@ -345,7 +346,7 @@ def test_an_interrupt_before_the_first_epoch_says_nothing_was_saved(tmp_path, da
     code, out = _run(tmp_path, "early", data_dir=data_dir)
     assert code == 130 and not out.exists()
     err = capsys.readouterr().err
-    assert "no epoch had finished, nothing was saved" in err and "are saved" not in err
+    assert "no epoch finished in this session" in err and "Nothing was saved" in err and "are saved" not in err
 
 
 def test_recipes_state_the_optimiser_settings_they_train_with():
@@ -369,3 +370,26 @@ def test_recipes_state_the_optimiser_settings_they_train_with():
     low, high = recipe.cycle_momentum
     assert max(lrs) == pytest.approx(recipe.lr) and moms[0] == high and moms[-1] == pytest.approx(high)
     assert min(moms) == pytest.approx(low) and moms[lrs.index(max(lrs))] == pytest.approx(low)
+
+
+def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path, data_dir, monkeypatch, capsys):
+    import shutil
+
+    real_epoch, calls = training.train_epoch, {"n": 0}
+
+    def interrupted_in_second_epoch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
+    assert _run(tmp_path, "orig", data_dir=data_dir)[0] == 130
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    copy = tmp_path / "copy" / "w.last.pt"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "orig" / "w.last.pt", copy)
+    capsys.readouterr()
+    assert train_cli.main(["--resume", str(copy), "--no-progress", "--data-dir", data_dir]) == 0
+    assert "best weights so far are not beside its checkpoint" in capsys.readouterr().err
+    assert load_model(copy.with_name("w.pt")) is not None and copy.with_name("w.eval.json").exists()
