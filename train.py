@@ -256,8 +256,8 @@ def main(argv=None) -> int:
         return 1
     if "history" not in record:
         if resume_state is not None:
-            print(f"The run's files from its earlier epochs are unchanged." +
-                  (f" Resume with: python train.py --resume {last_path}" if interrupted else ""), file=sys.stderr)
+            print("The run's files from its earlier epochs are unchanged."
+                  + (f" Resume with: python train.py --resume {last_path}" if interrupted else ""), file=sys.stderr)
         else:
             print("Nothing was saved.", file=sys.stderr)
         return 130 if interrupted else 1

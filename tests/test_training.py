@@ -385,6 +385,16 @@ def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path
 
     monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
     assert _run(tmp_path, "orig", data_dir=data_dir)[0] == 130
+    # Interrupted again before an epoch of its own: the run's files are as they were, and it says so.
+    before = (tmp_path / "orig" / "w.last.pt").read_bytes()
+    calls["n"] = 1  # the next epoch is interrupted
+    capsys.readouterr()
+    assert train_cli.main(["--resume", str(tmp_path / "orig" / "w.last.pt"), "--no-progress",
+                           "--data-dir", data_dir]) == 130
+    err = capsys.readouterr().err
+    assert "no epoch finished in this session" in err and "earlier epochs are unchanged" in err
+    assert "Resume with: python train.py --resume" in err and "Nothing was saved" not in err
+    assert (tmp_path / "orig" / "w.last.pt").read_bytes() == before
     monkeypatch.setattr(training, "train_epoch", real_epoch)
     copy = tmp_path / "copy" / "w.last.pt"
     copy.parent.mkdir()
