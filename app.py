@@ -154,9 +154,10 @@ def checked_before_decoding(preprocess):
                     check_image_file(file.path)
             return preprocess(payload)
         except SketchError as e:
-            return {"background": None, "layers": [], "composite": None, "error": str(e)}
+            error = str(e)
         except (OSError, SyntaxError, ValueError) as e:  # what Pillow raises for a file it cannot decode
-            return {"background": None, "layers": [], "composite": None, "error": f"Could not read the image ({e})."}
+            error = f"Could not read the image ({e})."
+        return {"background": None, "layers": [], "composite": None, "error": error}
     return checked
 
 

@@ -69,19 +69,25 @@ def test_cli_writes_weights_metrics_curves(tmp_path, data_dir, capsys):
     assert out.with_name("w.misclassified.png").exists()
 
 
+def raise_in_second_epoch(monkeypatch, error):
+    """Make train_epoch raise `error` in its 2nd call; returns (the real train_epoch, the call counter)."""
+    real_epoch, calls = training.train_epoch, {"n": 0}
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise error
+        return real_epoch(*a, **k)
+
+    monkeypatch.setattr(training, "train_epoch", failing)
+    return real_epoch, calls
+
+
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypatch, capsys):
     code, full = _run(tmp_path, "full", data_dir=data_dir)
     assert code == 0
 
-    real_epoch, calls = training.train_epoch, {"n": 0}
-
-    def interrupted_in_second_epoch(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*a, **k)
-
-    monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
+    real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
     # --out relative to the folder the run was started from; it is resumed from another folder below.
     monkeypatch.chdir(tmp_path)
     assert train_cli.main(["--epochs", "2", "--train-subset", "512", "--seed", "5", "--no-progress",
@@ -251,15 +257,8 @@ def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights
     stale = {name: folder / name for name in ("w.eval.json", "w.misclassified.png", "w.curves.png")}
     for path in stale.values():
         path.write_text("an earlier run's")
-    real_epoch, calls = training.train_epoch, {"n": 0}
-
-    def crash_in_second_epoch(*a, **k):  # as if killed outright (SIGKILL, power cut): nothing runs after it
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise SystemError("killed")
-        return real_epoch(*a, **k)
-
-    monkeypatch.setattr(training, "train_epoch", crash_in_second_epoch)
+    # As if killed outright (SIGKILL, power cut): nothing runs after it.
+    real_epoch, _ = raise_in_second_epoch(monkeypatch, SystemError("killed"))
     with pytest.raises(SystemError):
         _run(tmp_path, "k", data_dir=data_dir)
     assert (folder / "w.pt").exists() and not any(p.exists() for p in stale.values())
@@ -375,15 +374,7 @@ def test_recipes_state_the_optimiser_settings_they_train_with():
 def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path, data_dir, monkeypatch, capsys):
     import shutil
 
-    real_epoch, calls = training.train_epoch, {"n": 0}
-
-    def interrupted_in_second_epoch(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*a, **k)
-
-    monkeypatch.setattr(training, "train_epoch", interrupted_in_second_epoch)
+    real_epoch, calls = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
     assert _run(tmp_path, "orig", data_dir=data_dir)[0] == 130
     # Interrupted again before an epoch of its own: the run's files are as they were, and it says so.
     before = (tmp_path / "orig" / "w.last.pt").read_bytes()
