@@ -1,6 +1,7 @@
 """The app: predict function on drawn MNIST digits, a real Gradio server, a real browser."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -308,13 +309,23 @@ def save_screenshot(shot: Path, name: str) -> None:
 
 
 def test_png_data_urls_round_trip_exactly():
-    from mnist_net.render import png_data_url
+    from mnist_net.render import png_bytes, png_data_url
 
-    rgb = np.random.default_rng(0).integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
-    url = png_data_url(rgb)
-    assert url.startswith("data:image/png;base64,")
-    np.testing.assert_array_equal(decode_data_url(url), rgb)
+    rng = np.random.default_rng(0)
+    for pixels in (rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8),   # RGB
+                   rng.integers(0, 256, size=(17, 5), dtype=np.uint8),       # grey
+                   np.zeros((1, 1, 3), np.uint8)):
+        url = png_data_url(pixels)
+        assert url.startswith("data:image/png;base64,")
+        np.testing.assert_array_equal(decode_data_url(url), pixels)
+        # Pillow checks every chunk's CRC when asked to verify the file.
+        Image.open(io.BytesIO(png_bytes(pixels))).verify()
+    flat = np.full((500, 500, 3), 200, np.uint8)
+    assert len(png_bytes(flat)) < 10_000  # compressed: 750,000 bytes raw
     assert png_data_url(None) is None
+    for bad in (np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8)):
+        with pytest.raises(ValueError, match="uint8 array"):
+            png_bytes(bad)
     with pytest.raises(ValueError, match="not a base64 image data URL"):
         decode_data_url("/tmp/gradio/image.png")
 
