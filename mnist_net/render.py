@@ -59,14 +59,25 @@ def enlarge(rgb: np.ndarray, factor: int) -> np.ndarray:
     return rgb.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-def paste_enlarged(canvas: np.ndarray, rgb: np.ndarray, y: int, x: int, factor: int) -> None:
-    """Write rgb (h x w x 3) into canvas at (y, x), each pixel as a factor x factor square, in one strided copy."""
-    h, w = rgb.shape[:2]
-    region = canvas[y:y + h * factor, x:x + w * factor]
-    sy, sx, sc = region.strides
-    view = np.lib.stride_tricks.as_strided(region, shape=(h, factor, w, factor, 3),
-                                           strides=(sy * factor, sy, sx * factor, sx, sc))
-    view[...] = rgb[:, None, :, None, :]
+def paste_grid(canvas: np.ndarray, cells: np.ndarray, origin: tuple[int, int], step: tuple[int, int],
+               columns: int, factor: int) -> None:
+    """Write C maps (C x h x w x 3) into canvas, row by row `columns` wide, each pixel a factor x factor square.
+
+    One strided copy for the whole grid: pasting map by map was a third of rendering a stroke.
+    `step` is the distance between the top-left corners of neighbouring cells, in rows and columns.
+    """
+    c, h, w = cells.shape[:3]
+    rows = -(-c // columns)
+    if rows * columns > c:  # the last row's empty cells stay white, as the frame has them
+        cells = np.concatenate([cells, np.full((rows * columns - c, h, w, 3), 255, np.uint8)])
+    (y, x), (dy, dx) = origin, step
+    if y + (rows - 1) * dy + h * factor > canvas.shape[0] or x + (columns - 1) * dx + w * factor > canvas.shape[1]:
+        raise ValueError("grid does not fit the canvas")  # as_strided would write past the array
+    sy, sx, sc = canvas.strides
+    view = np.lib.stride_tricks.as_strided(
+        canvas[y:, x:], shape=(rows, columns, h, factor, w, factor, 3),
+        strides=(sy * dy, sx * dx, sy * factor, sy, sx * factor, sx, sc))
+    view[...] = cells.reshape(rows, columns, h, 1, w, 1, 3)
 
 
 def block_scale(acts: np.ndarray) -> tuple[float, float]:
@@ -89,10 +100,11 @@ def _frame(c: int, h: int, w: int, labels: tuple[str, ...], columns: int, highli
     width = columns * (cell_w + PAD) + PAD
     height = rows * (cell_h + LABEL_H + PAD) + PAD + bar_h + LABEL_H + PAD
     canvas = np.full((height, width, 3), 255, np.uint8)
+    step = (cell_h + LABEL_H + PAD, cell_w + PAD)
     positions = []
     for i in range(c):
         r, col = divmod(i, columns)
-        y, x = PAD + r * (cell_h + LABEL_H + PAD) + LABEL_H, PAD + col * (cell_w + PAD)
+        y, x = PAD + r * step[0] + LABEL_H, PAD + col * step[1]
         positions.append((y, x))
         if highlight == i:
             canvas[y - 2:y, x:x + cell_w] = (220, 30, 30)
@@ -107,7 +119,7 @@ def _frame(c: int, h: int, w: int, labels: tuple[str, ...], columns: int, highli
         draw.text((x, y - LABEL_H), text, fill=(200, 20, 20) if highlight == i else (30, 30, 30), font=_font())
     canvas = np.asarray(img)
     canvas.flags.writeable = False
-    return canvas, tuple(positions), factor, bar_y + bar_h + 1
+    return canvas, positions[0], step, factor, bar_y + bar_h + 1
 
 
 def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
@@ -118,12 +130,11 @@ def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None
     c, h, w = acts.shape
     labels = tuple(labels or [f"ch {i}" for i in range(c)])
     columns = columns or (c if c <= 10 else -(-c // 2))
-    template, positions, factor, text_y = _frame(c, h, w, labels, columns, highlight, cmap, cell)
+    template, origin, step, factor, text_y = _frame(c, h, w, labels, columns, highlight, cmap, cell)
     lo, hi = scale or block_scale(acts)
     coloured = colorize(acts, lo, hi, cmap)  # C x h x w x 3
     canvas = template.copy()
-    for i, (y, x) in enumerate(positions):
-        paste_enlarged(canvas, coloured[i], y, x, factor)
+    paste_grid(canvas, coloured, origin, step, columns, factor)
     lo_img, hi_img = text_image(f"{lo:.2f}"), text_image(f"{hi:.2f}")
     canvas[text_y:text_y + LABEL_H, PAD:PAD + lo_img.shape[1]] = lo_img
     right = canvas.shape[1] - PAD

@@ -1,0 +1,25 @@
+"""Feature-map grids: every map lands in its own cell, enlarged, in channel order."""
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_net.render import LABEL_H, PAD, colorize, render_grid
+
+
+def test_each_map_fills_its_cell_in_channel_order_and_empty_cells_stay_white():
+    c, h, w, columns, factor = 13, 3, 2, 5, 4  # 3 rows, the last one with 3 of its 5 cells used
+    maps = np.arange(c, dtype=np.float32)[:, None, None] * np.ones((c, h, w), np.float32)
+    maps[:, 0, 0] += 0.5  # one distinct pixel per map shows orientation is kept
+    grid, scale = render_grid(maps, columns=columns, scale=(0.0, 16.0), cell=h * factor)
+    assert scale == (0.0, 16.0)
+    step_y, step_x = h * factor + LABEL_H + PAD, w * factor + PAD
+    for i in range(columns * 3):
+        row, col = divmod(i, columns)
+        y, x = PAD + LABEL_H + row * step_y, PAD + col * step_x
+        cell = grid[y:y + h * factor, x:x + w * factor]
+        if i < c:
+            expected = colorize(maps[i], 0.0, 16.0).repeat(factor, axis=0).repeat(factor, axis=1)
+            np.testing.assert_array_equal(cell, expected)
+            assert (grid[y:y + h * factor, x + w * factor] == 255).all()  # the white gap to the next cell
+        else:
+            assert (cell == 255).all()
