@@ -73,11 +73,14 @@ def paste_grid(canvas: np.ndarray, cells: np.ndarray, origin: tuple[int, int], s
     (y, x), (dy, dx) = origin, step
     if y + (rows - 1) * dy + h * factor > canvas.shape[0] or x + (columns - 1) * dx + w * factor > canvas.shape[1]:
         raise ValueError("grid does not fit the canvas")  # as_strided would write past the array
+    if not canvas.flags.c_contiguous:
+        raise ValueError("the canvas must be C-contiguous")
+    # Widened first, so that each copied run is a whole row of a cell (w * factor pixels) rather than one pixel.
+    wide = cells.repeat(factor, axis=2).reshape(rows, columns, h, 1, w * factor * 3)
     sy, sx, sc = canvas.strides
-    view = np.lib.stride_tricks.as_strided(
-        canvas[y:, x:], shape=(rows, columns, h, factor, w, factor, 3),
-        strides=(sy * dy, sx * dx, sy * factor, sy, sx * factor, sx, sc))
-    view[...] = cells.reshape(rows, columns, h, 1, w, 1, 3)
+    view = np.lib.stride_tricks.as_strided(canvas[y:, x:], shape=(rows, columns, h, factor, w * factor * 3),
+                                           strides=(sy * dy, sx * dx, sy * factor, sy, sc))
+    view[...] = wide
 
 
 def block_scale(acts: np.ndarray) -> tuple[float, float]:
