@@ -23,3 +23,20 @@ def test_each_map_fills_its_cell_in_channel_order_and_empty_cells_stay_white():
             assert (grid[y:y + h * factor, x + w * factor] == 255).all()  # the white gap to the next cell
         else:
             assert (cell == 255).all()
+
+
+def test_stacked_layers_keep_each_image_whole_under_its_title():
+    from mnist_net.render import stack_titled, text_image
+
+    rng = np.random.default_rng(0)
+    parts = [("conv1: 12 x 26 x 26", rng.integers(0, 256, (20, 200, 3), dtype=np.uint8)),
+             ("pool1", rng.integers(0, 256, (7, 90, 3), dtype=np.uint8))]
+    out = stack_titled(parts)
+    y = 0
+    for title, img in parts:
+        text = text_image(title)
+        np.testing.assert_array_equal(out[y + 1:y + LABEL_H, PAD:PAD + text.shape[1]], text[:LABEL_H - 1])
+        np.testing.assert_array_equal(out[y + LABEL_H:y + LABEL_H + img.shape[0], :img.shape[1]], img)
+        assert (out[y + LABEL_H:y + LABEL_H + img.shape[0], img.shape[1]:] == 255).all()
+        y += img.shape[0] + LABEL_H + PAD
+    assert out.shape == (y, 200, 3)
