@@ -171,6 +171,8 @@ def png_bytes(pixels: np.ndarray, compress_level: int = 3) -> bytes:
     if pixels.dtype != np.uint8 or not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
         raise ValueError(f"expected an H x W x 3 or H x W uint8 array, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
+    if height == 0 or width == 0:
+        raise ValueError(f"a PNG needs at least one pixel, got an array of shape {pixels.shape}")
     rows = np.zeros((height, 1 + pixels[0].size), np.uint8)  # each row: filter type 0 (None), then its bytes
     rows[:, 1:] = pixels.reshape(height, -1)
 

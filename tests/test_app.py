@@ -326,6 +326,11 @@ def test_png_data_urls_round_trip_exactly():
     for bad in (np.zeros((4, 4), np.float32), np.zeros((4, 4, 4), np.uint8)):
         with pytest.raises(ValueError, match="uint8 array"):
             png_bytes(bad)
+    with pytest.raises(ValueError, match="at least one pixel"):
+        png_bytes(np.zeros((0, 5, 3), np.uint8))
+    # A strided view (every other column) is written as the pixels it shows.
+    view = rng.integers(0, 256, size=(6, 10, 3), dtype=np.uint8)[:, ::2]
+    np.testing.assert_array_equal(decode_data_url(png_data_url(view)), view)
     with pytest.raises(ValueError, match="not a base64 image data URL"):
         decode_data_url("/tmp/gradio/image.png")
 
