@@ -3,6 +3,9 @@ and the saliency being on the page, timed inside the page with performance.now()
 
     python bench/browser_latency.py [--n 30] [--warm 3] [--chromium PATH]
 
+It prints only at the end: on the 2-core VM each stroke takes ~7 s with clearing and waiting, so the
+defaults (twice 3 + 30 strokes) took ~14 minutes there, and --n 8 --warm 1 ~3.
+
 This is what someone drawing feels; unlike gradio_client it has no polling interval of its own. It also
 splits each stroke at the moment the page sends the predict request (/queue/join, from the page's
 resource timings): before it, the sketchpad exports its canvas (WebGL readPixels, which headless
