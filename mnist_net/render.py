@@ -63,7 +63,7 @@ def paste_grid(canvas: np.ndarray, cells: np.ndarray, origin: tuple[int, int], s
                columns: int, factor: int) -> None:
     """Write C maps (C x h x w x 3) into canvas, row by row `columns` wide, each pixel a factor x factor square.
 
-    One strided copy for the whole grid: pasting map by map was a third of rendering a stroke.
+    One strided copy for the whole grid: pasting map by map was a third of `analyze`'s time.
     `step` is the distance between the top-left corners of neighbouring cells, in rows and columns.
     """
     c, h, w = cells.shape[:3]
@@ -164,7 +164,7 @@ def png_bytes(pixels: np.ndarray, compress_level: int = 3) -> bytes:
     """An H x W x 3 (RGB) or H x W (grey) uint8 array as PNG bytes, every row unfiltered.
 
     Not Pillow's writer: it tries all five PNG row filters on every row and has no option to skip
-    that, which was over half of encoding a stroke's images (7.6-8.2 ms against 3.0-3.4 ms here, for
+    that, which was over half of encoding a stroke's images (5.2-8.2 ms against 2.2-3.4 ms here, for
     the same ~38 KB: these images are runs of flat colour, which zlib packs without filtering).
     """
     pixels = np.asarray(pixels)
