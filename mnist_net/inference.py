@@ -90,8 +90,13 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
 
 def check_image_file(path) -> None:
     """SketchError unless the file's header reads as an image of at most MAX_PIXELS; nothing is decoded."""
-    image = image_from_editor(str(path))
-    check_size(image.width, image.height)
+    with image_from_editor(str(path)) as image:  # Image.open keeps the file open until closed
+        check_size(image.width, image.height)
+
+
+def as_sketch(image) -> Sketch | None:
+    """A `Sketch` as it is; anything else (sketchpad value, image, path) preprocessed. None: no ink."""
+    return image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
 
 
 def label_names(num_classes: int = 10) -> list[str]:
@@ -105,7 +110,7 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
 
     None for a blank canvas.
     """
-    sketch = image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
+    sketch = as_sketch(image)
     if sketch is None:
         return None
     blocks = model.forward_blocks(sketch.tensor)
@@ -132,7 +137,7 @@ def saliency_view(model: Net, image) -> tuple[np.ndarray, float] | None:
     Separate from `analyze` so the app can show the prediction first and the saliency right after.
     `image` may also be the `Sketch` that `analyze` already made, which skips preprocessing.
     """
-    sketch = image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
+    sketch = as_sketch(image)
     if sketch is None:
         return None
     grad, _ = saliency(model, sketch.tensor)

@@ -171,3 +171,22 @@ def test_a_file_that_is_no_image_gets_a_message_without_the_servers_paths(server
     status = result[-1]
     assert "Could not read this image" in status and "notimg.png" in status, status
     assert os.environ["GRADIO_TEMP_DIR"] not in status and str(tmp_path) not in status, status
+
+
+def test_the_upload_header_check_closes_the_file(tmp_path):
+    import gc
+    import warnings
+
+    from mnist_net.inference import check_image_file
+    from mnist_net.sketch import SketchError
+
+    small, huge = tmp_path / "digit.png", tmp_path / "huge.png"
+    digit_one().save(small)
+    Image.new("1", (20000, 10000)).save(huge)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_image_file(small)
+        with pytest.raises(SketchError, match="million pixels|64"):
+            check_image_file(huge)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
