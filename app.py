@@ -69,14 +69,17 @@ def _predict(subject, show_layers: bool, note: str = ""):
     subject: a sketchpad value or image, or a `Sketch` (a drawing already preprocessed, a test digit);
     note: said before the status line, for subjects that are not the visitor's drawing.
     """
+    def only_status(text: str):  # no label and no images, just the status line
+        return (None,) * (1 + N_IMAGES) + (text,), None
+
     if MODEL is None:
-        return (None,) * (1 + N_IMAGES) + (f"**The model could not be loaded.** {MODEL_ERROR}",), None
+        return only_status(f"**The model could not be loaded.** {MODEL_ERROR}")
     try:
         result = analyze(MODEL, subject, with_layers=bool(show_layers))
     except SketchError as e:
-        return (None,) * (1 + N_IMAGES) + (f"**Could not read this image.** {e}",), None
+        return only_status(f"**Could not read this image.** {e}")
     if result is None:
-        return (None,) * (1 + N_IMAGES) + (EMPTY_MESSAGE,), None
+        return only_status(EMPTY_MESSAGE)
     label = {str(d): float(p) for d, p in enumerate(result.probabilities)}
     (best, p1), (second, p2) = result.top(2)
     blocks = [result.blocks[b] for b in BLOCKS]
