@@ -75,6 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f"(default: the shipped weights, {DEFAULT_WEIGHTS}; with --train-subset N: "
                         f"runs/subset-N/mnist_net.pt, so a quick try never replaces them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--no-cuda-graph", action="store_true",
+                   help="on a GPU, launch each step's kernels one by one instead of replaying a CUDA graph (slower)")
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick tries)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue from a *.last.pt checkpoint written by an earlier run")
@@ -238,7 +240,8 @@ def main(argv=None) -> int:
     interrupted = diverged = False
     try:
         fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
-            progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state)
+            progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state,
+            cuda_graph=not args.no_cuda_graph)
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved."

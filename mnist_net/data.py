@@ -85,13 +85,20 @@ def batches(data: MNISTTensors, batch_size: int, shuffle: bool, generator: torch
     """Yield (images, labels) batches by index; the last partial batch is kept."""
     n = len(data)
     if shuffle:
-        order = torch.randperm(n, generator=generator, device="cpu").to(data.labels.device)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+        for idx in shuffled_indices(n, batch_size, generator, data.labels.device):
             yield data.images[idx], data.labels[idx]
     else:
         for start in range(0, n, batch_size):
             yield data.images[start:start + batch_size], data.labels[start:start + batch_size]
+
+
+def shuffled_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu"):
+    """Yield one epoch's batches of indices into n samples, shuffled on the CPU; the last partial batch is kept."""
+    # Drawn on the CPU whatever the device, so a seed gives the same data order on every machine.
+    order = torch.randperm(n, generator=generator, device="cpu").to(device)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
 
 
 def num_batches(n: int, batch_size: int) -> int:

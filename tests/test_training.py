@@ -394,3 +394,29 @@ def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path
     assert train_cli.main(["--resume", str(copy), "--no-progress", "--data-dir", data_dir]) == 0
     assert "best weights so far are not beside its checkpoint" in capsys.readouterr().err
     assert load_model(copy.with_name("w.pt")) is not None and copy.with_name("w.eval.json").exists()
+
+
+def test_graphed_step_bookkeeping_trains_exactly_like_the_plain_loop(train_set):
+    """The CUDA-graph path on a CPU (capture off): same batches, same math, and the gradient tensors the graph
+    writes stay the parameters' .grad through the eager last partial batch (dropping them would detach the graph)."""
+    data = train_set.subset(128 * 6 + 40)  # 6 full batches for the step, a partial one for the eager path
+    recipe = RECIPES["reliable"]
+    models = []
+    for use_step in (False, True):
+        torch.manual_seed(11)
+        model = Net()
+        opt, sched = training.make_optimizer(model, recipe, epochs=2, steps_per_epoch=7)
+        generator = torch.Generator().manual_seed(4)
+        step = training.graphed_step(model, data, recipe, 128, generator, capture=False) if use_step else None
+        grads = None
+        for _ in range(2):
+            loss = training.train_epoch(model, data, opt, sched, recipe, 128, generator, progress=False, step=step)
+            if step is not None:
+                grads = grads or [p.grad for p in model.parameters()]
+                assert all(p.grad is g for p, g in zip(model.parameters(), grads))
+        models.append((model, loss))
+    (plain, plain_loss), (stepped, stepped_loss) = models
+    assert stepped_loss == plain_loss
+    for (name, a), b in zip(plain.state_dict().items(), stepped.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(plain.block1.conv1.weight, Net().block1.conv1.weight)  # it did train
