@@ -75,9 +75,25 @@ def test_load_test_bench_launches_the_app_and_checks_every_answer(data_dir):
     ("app_latency.py", ["--n", "0"], "--n: must be at least 1, got 0"),
     ("browser_latency.py", ["--warm", "-1"], "--warm: must be at least 0, got -1"),
     ("load_test.py", ["--clients", "many"], "--clients: expected a whole number, got 'many'"),
+    ("cuda_check.py", ["--steps", "0"], "--steps: must be at least 1, got 0"),
 ])
 def test_bench_scripts_refuse_counts_that_make_no_sense(script, args, message):
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_cuda_check_runs_on_a_gpu_and_says_plainly_when_there_is_none(data_dir, tmp_path):
+    """The GPU check of the CUDA-graph step: its figures on a GPU, one clear line (exit 2) without one."""
+    import torch
+
+    args = ["--steps", "3", "--rounds", "1", "--replays", "10", "--saves", "2", "--save-dir", str(tmp_path)]
+    if torch.cuda.is_available():
+        out = run_bench("cuda_check.py", *args, data_dir=data_dir)
+        assert "eager vs graph: 3 steps" in out and "speed-up graph vs eager" in out
+        return
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "cuda_check.py"), *args], cwd=ROOT,
+                          env={**os.environ, "MNIST_DATA_DIR": data_dir}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no CUDA GPU is visible"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
