@@ -82,14 +82,16 @@ def test_saliency_is_finite_and_larger_on_the_ink(test_set):
     assert model.training and all(torch.equal(v, model.state_dict()[k]) for k, v in stats.items())
 
 
-def test_readme_seed_table_is_what_the_committed_metrics_print(capsys):
+def test_readme_seed_tables_are_what_the_committed_metrics_print(capsys):
     readme = (ROOT / "README.md").read_text()
-    command = re.search(r"`python scripts/seed_table.py ([^`]+)`", readme).group(1).split()
-    files = [str(p) for pattern in command for p in sorted(ROOT.glob(pattern))]
-    assert len(files) == 6, files
-    assert seed_table.main(files) == 0
-    table = capsys.readouterr().out.strip()
-    assert table in readme, table
+    commands = [c.split() for c in re.findall(r"`python scripts/seed_table.py ([^`]+)`", readme)]
+    assert len(commands) == 2  # the CPU recipe x seed table and the GPU runs
+    for command, expected_rows in zip(commands, (6, 9)):
+        files = [str(p) for pattern in command for p in sorted(ROOT.glob(pattern))]
+        assert len(files) == expected_rows, files
+        assert seed_table.main(files) == 0
+        table = capsys.readouterr().out.strip()
+        assert table in readme, table
 
 
 def test_seed_table_refuses_a_file_that_is_not_a_metrics_record(tmp_path, capsys):
