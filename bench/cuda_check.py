@@ -1,12 +1,13 @@
 """GPU check of train.py's CUDA-graph step: does it compute what eager PyTorch computes, and how much faster?
 
-    python bench/cuda_check.py [--data-dir DIR] [--steps 5] [--rounds 2] [--replays 200]
+    python bench/cuda_check.py [--data-dir DIR] [--steps 5] [--rounds 2] [--replays 200] [--saves 20] [--save-dir DIR]
 
 1. Same result: from the same weights, BatchNorm statistics and random-number states, --steps training
    steps (forward, backward, SGD with the default recipe's OneCycle schedule and augmentation) run eagerly
    twice and through the captured graph once, with cuDNN limited to deterministic kernels. Printed: the
    largest differences in loss, weights and BatchNorm statistics, eager vs eager (0 unless something
-   else in the step is nondeterministic) and eager vs graph.
+   else in the step is nondeterministic) and eager vs graph. Exit status 1 when eager vs eager is 0 and
+   the graph is not.
 2. Speed: whole epochs of `train_epoch` (60,000 images, batch 128, default recipe), eager and graphed
    in alternating rounds after one untimed epoch each, in seconds per epoch and as a ratio; and the GPU
    time of one graph replay alone (CUDA events), which is the floor of a graphed step.
@@ -25,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.checkpoint import save_weights  # noqa: E402
-from mnist_net.data import DataError, default_data_dir, load_mnist  # noqa: E402
+from mnist_net.data import DataError, default_data_dir, load_mnist, num_batches  # noqa: E402
 from mnist_net.model import Net  # noqa: E402
 from mnist_net.training import (RECIPES, batch_loss, graphed_step, make_optimizer, prepare,  # noqa: E402
                                 train_epoch)
@@ -36,8 +37,7 @@ BATCH = 128
 
 def largest_difference(a: dict, b: dict) -> tuple[float, str]:
     """Max |a - b| over every tensor of two state dicts, and the tensor it is in."""
-    worst = max(((float((a[k].double() - b[k].double()).abs().max()), k) for k in a), default=(0.0, ""))
-    return worst
+    return max(((float((a[k].double() - b[k].double()).abs().max()), k) for k in a), default=(0.0, ""))
 
 
 def run_steps(model, train, recipe, indices, start, graphed: bool):
@@ -48,7 +48,8 @@ def run_steps(model, train, recipe, indices, start, graphed: bool):
         p.grad = None
     torch.cuda.set_rng_state(cuda_rng)
     aug.set_state(aug_rng)
-    opt, sched = make_optimizer(model, recipe, epochs=19, steps_per_epoch=469)  # the run's first steps
+    # The first steps of the default run's schedule.
+    opt, sched = make_optimizer(model, recipe, epochs=19, steps_per_epoch=num_batches(len(train), BATCH))
     step = graphed_step(model, train, recipe, BATCH, aug) if graphed else None
     losses = []
     for index in indices:
@@ -94,11 +95,17 @@ def main() -> int:
     loss_e1, state_e1 = run_steps(model, train, recipe, indices, start, graphed=False)
     loss_e2, state_e2 = run_steps(model, train, recipe, indices, start, graphed=False)
     loss_g, state_g = run_steps(model, train, recipe, indices, start, graphed=True)
+    diffs = []
     for name, loss, state in (("eager vs eager", loss_e2, state_e2), ("eager vs graph", loss_g, state_g)):
         diff, where = largest_difference(state_e1, state)
-        print(f"{name}: {args.steps} steps, loss max |diff| {float((loss - loss_e1).abs().max()):.3g}, "
+        loss_diff = float((loss - loss_e1).abs().max())
+        diffs.append(max(diff, loss_diff))
+        print(f"{name}: {args.steps} steps, loss max |diff| {loss_diff:.3g}, "
               f"weights and BN statistics max |diff| {diff:.3g} ({where or '-'}); "
               f"losses {', '.join(f'{v:.4f}' for v in loss.tolist())}")
+    if diffs[0] == 0 and diffs[1] != 0:
+        print("error: eager steps repeat exactly, but the graph's differ from them", file=sys.stderr)
+        return 1
     moved, _ = largest_difference(start[0], state_g)
     print(f"graph run moved the weights by up to {moved:.3g} (0 would mean it did not train)")
     torch.backends.cudnn.deterministic = False  # timed as train.py runs
@@ -109,7 +116,7 @@ def main() -> int:
     for mode in ("eager", "graph"):
         torch.manual_seed(0)
         m, _ = prepare(Net(dropout=recipe.dropout), train, device)
-        opt, sched = make_optimizer(m, recipe, epochs=args.rounds + 1, steps_per_epoch=-(-len(train) // BATCH))
+        opt, sched = make_optimizer(m, recipe, epochs=args.rounds + 1, steps_per_epoch=num_batches(len(train), BATCH))
         g = torch.Generator(device=device).manual_seed(2)
         runners[mode] = (m, opt, sched, g, graphed_step(m, train, recipe, BATCH, g) if mode == "graph" else None)
     order_gen = torch.Generator().manual_seed(3)
@@ -133,11 +140,12 @@ def main() -> int:
     end.synchronize()
     replay_ms = begin.elapsed_time(end) / args.replays
     med = {k: statistics.median(v) for k, v in seconds.items()}
+    steps = num_batches(len(train), BATCH)
     for mode, values in seconds.items():
         print(f"{mode}: median {med[mode]:.2f} s/epoch (rounds {', '.join(f'{v:.2f}' for v in values)}) = "
-              f"{med[mode] / 469 * 1000:.2f} ms/step; 19 epochs ~ {19 * med[mode]:.1f} s of training")
+              f"{med[mode] / steps * 1000:.2f} ms/step; 19 epochs ~ {19 * med[mode]:.1f} s of training")
     print(f"graph replay alone (forward + backward, no optimizer): {replay_ms:.3f} ms of GPU time; "
-          f"x 469 = {replay_ms * 469 / 1000:.2f} s/epoch")
+          f"x {steps} = {replay_ms * steps / 1000:.2f} s/epoch")
     print(f"speed-up graph vs eager: {med['eager'] / med['graph']:.2f}x")
 
     # 3. What train.py adds per epoch: its checkpoint, written atomically and fsynced as train.py does.
@@ -149,6 +157,7 @@ def main() -> int:
         t0 = time.perf_counter()
         save_weights(model, folder / "check.last.pt", metrics={"epoch": i}, train_state=state)
         times.append(time.perf_counter() - t0)
+    (folder / "check.last.pt").unlink()
     print(f"checkpoint save into {folder} (serialise, write, fsync, rename): median "
           f"{statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms over {args.saves}")
     return 0

@@ -35,7 +35,12 @@ class GraphedStep:
             self._capture(list(generators), warmup)
 
     def __call__(self, index: torch.Tensor) -> torch.Tensor:
-        """Loss of the batch at `index` (batch_size indices); its gradients are in the parameters' `.grad`."""
+        """Loss of the batch at `index` (batch_size indices); its gradients are in the parameters' `.grad`.
+
+        A replay returns the graph's own loss tensor, which the next replay overwrites: clone it to keep it.
+        """
+        if not self.model.training:  # the graph holds the training-mode step (batch statistics, dropout)
+            raise RuntimeError("GraphedStep replays a training step; put the model in train mode first")
         self.index.copy_(index)
         if self.graph is None:
             for p in self.model.parameters():
@@ -47,9 +52,14 @@ class GraphedStep:
 
     def _capture(self, generators: list[torch.Generator], warmup: int) -> None:
         device = self.index.device
+        if device.index != torch.cuda.current_device():
+            # torch.cuda.graph captures on a stream of the current device and registers only that device's
+            # default generator; train.py makes its --device the current one.
+            raise ValueError(f"capture on {device} while cuda:{torch.cuda.current_device()} is the current device; "
+                             f"call torch.cuda.set_device({device.index}) first")
         params = list(self.model.parameters())
         buffers = [b.detach().clone() for b in self.model.buffers()]
-        default = torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+        default = torch.cuda.default_generators[torch.cuda.current_device()]
         rng_states = [(g, g.get_state()) for g in (default, *generators)]
         # Warm-up on a side stream, as capture requires: cuDNN picks its algorithms (benchmark mode) and
         # autograd and cuBLAS set themselves up here, not inside the graph.

@@ -116,9 +116,10 @@ def prepare(model: Net, data: MNISTTensors, device: torch.device) -> tuple[Net, 
     """Move model and data to device in channels_last layout, which mkldnn/cudnn run fastest."""
     model = model.to(device, memory_format=torch.channels_last)
     if device.type == "cuda":
-        # cuDNN times its kernels and keeps the fastest. Not reproducible bit for bit: on an H200, two runs
-        # of one seed differed from the third step. cudnn.deterministic made runs in one process identical,
-        # but two train.py processes still differed (benchmark chose other kernels), at ~7% an epoch.
+        if device.index is not None:
+            torch.cuda.set_device(device)  # cuda:N as the current device: streams and CUDA graphs live there
+        # Fastest kernels, at the price of bit-for-bit reproducibility: some sum in a varying order.
+        # cudnn.deterministic does not buy it back across processes (the benchmark still picks per process).
         torch.backends.cudnn.benchmark = True
     data = MNISTTensors(data.images.to(device).contiguous(memory_format=torch.channels_last),
                         data.labels.to(device))
@@ -300,10 +301,11 @@ def fit(model: Net, train: MNISTTensors, test: MNISTTensors, recipe: Recipe, epo
         history = History(**resume_state["history"])
         start = resume_state["epoch"]
     step = None
-    if cuda_graph and device.type == "cuda" and len(train) >= batch_size and start < epochs:
-        step = graphed_step(model, train, recipe, batch_size, aug_generator)
+    use_graph = cuda_graph and device.type == "cuda" and len(train) >= batch_size
     for epoch in range(start + 1, epochs + 1):
         t0 = time.perf_counter()
+        if use_graph and step is None:  # captured inside the first epoch's time: it is part of the run
+            step = graphed_step(model, train, recipe, batch_size, aug_generator)
         lr = opt.param_groups[0]["lr"]
         train_loss = train_epoch(model, train, opt, sched, recipe, batch_size, generator, progress,
                                  aug_generator=aug_generator, step=step)
@@ -319,4 +321,6 @@ def fit(model: Net, train: MNISTTensors, test: MNISTTensors, recipe: Recipe, epo
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
             }
             on_epoch_end(epoch, history, model, state)
+    if step is not None:
+        model.zero_grad(set_to_none=True)  # the .grad tensors live in the graph's memory pool: release it
     return history

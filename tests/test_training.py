@@ -423,3 +423,22 @@ def test_graphed_step_bookkeeping_trains_exactly_like_the_plain_loop(train_set):
     for (name, a), b in zip(plain.state_dict().items(), stepped.state_dict().values()):
         assert torch.equal(a, b), name
     assert not torch.equal(plain.block1.conv1.weight, Net().block1.conv1.weight)  # it did train
+    stepped.eval()  # a graph holds the training-mode step: replaying it for an eval-mode model is refused
+    with pytest.raises(RuntimeError, match="train mode"):
+        step(torch.arange(128))
+
+
+def test_short_onecycle_runs_schedule_every_length(tmp_path, data_dir):
+    """OneCycleLR divided by zero at 5 steps in all (its warm-up ended on step 0): a traceback for --epochs 5
+    on 128 images or fewer."""
+    for total in range(1, 13):
+        opt, sched = training.make_optimizer(Net(), RECIPES["reliable"], epochs=total, steps_per_epoch=1)
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert 0 < min(lrs) and max(lrs) <= RECIPES["reliable"].lr, (total, lrs)
+        assert total == 1 or lrs[-1] < max(lrs), (total, lrs)  # it anneals
+    code, out = _run(tmp_path, "five", "--epochs", "5", "--train-subset", "100", "--device", "cpu", data_dir=data_dir)
+    assert code == 0 and len(json.loads(out.with_name("w.metrics.json").read_text())["history"]["lr"]) == 5
