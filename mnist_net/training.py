@@ -157,9 +157,12 @@ def make_optimizer(model: Net, recipe: Recipe, epochs: int, steps_per_epoch: int
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
     if recipe.schedule == "onecycle":
         low, high = recipe.cycle_momentum or (recipe.momentum, recipe.momentum)
+        # OneCycleLR divides by zero when its warm-up ends exactly on step 0, i.e. 20% of 5 steps in all
+        # (train.py --epochs 5 on 128 images or fewer); a quarter gives those 5 steps the same shape.
+        pct_start = 0.25 if epochs * steps_per_epoch == 5 else 0.2
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=recipe.lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=0.2, div_factor=10.0, final_div_factor=100.0,
+            pct_start=pct_start, div_factor=10.0, final_div_factor=100.0,
             cycle_momentum=recipe.cycle_momentum is not None, base_momentum=low, max_momentum=high)
     elif recipe.schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
