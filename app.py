@@ -41,11 +41,21 @@ IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;he
 # server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
 # made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
 DELETE_CACHE = (15 * 60, 60 * 60)
+# What "Use via API" says of the two endpoints (Gradio would show the handlers' docstrings, written for us).
+PREDICT_API = ("Read a drawn digit: the top-3 label, what the network sees (28x28), the feature maps of blocks 1-4, "
+               "each block layer by layer when the second input is true, and the status line. Images are PNG data URLs.")
+EXPLAIN_API = "Saliency of the predicted digit over the input (SmoothGrad), as a PNG data URL."
 # Below this width the two curves stack instead of sharing a row: side by side on a phone, the accuracy
 # plot's long title left it no room to draw in.
 PLOT_MIN_WIDTH = 320
 # The misclassified gallery's fixed 8 columns overflowed a phone's screen: as many ~100 px columns as fit.
-CSS = "#misclassified .grid-container { grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }"
+# Its captions sat on the digits (bottom right, often the stroke that decided the mistake): put them below,
+# and let the gallery grow to show every digit (it kept a fixed height and scrolled inside, on phones too).
+CSS = ("#misclassified .grid-container { grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }\n"
+       "#misclassified .grid-wrap { height: auto !important; max-height: none !important; }\n"
+       "#misclassified .thumbnail-item { aspect-ratio: auto !important; height: auto !important; }\n"
+       "#misclassified .caption-label { position: static !important; display: block; max-width: none; border: none;"
+       " border-radius: 0; text-align: center; }")
 
 
 def _load() -> tuple[Net | None, str | None]:
@@ -175,9 +185,9 @@ def sketchpad() -> gr.Sketchpad:
     return pad
 
 
-def image_view(label: str | None, elem_id: str) -> gr.HTML:
-    """An output that shows one PNG data URL (or nothing), framed like gr.Image."""
-    return gr.HTML(label=label, show_label=label is not None, container=True, padding=label is not None,
+def image_view(label: str, elem_id: str, show_label: bool = True) -> gr.HTML:
+    """An output that shows one PNG data URL (or nothing), framed like gr.Image; the label also names it in the API."""
+    return gr.HTML(label=label, show_label=show_label, container=True, padding=show_label,
                    elem_id=elem_id, html_template=IMAGE_TEMPLATE, js_on_load=None)
 
 
@@ -218,7 +228,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                     with gr.Row():
                         seen = image_view("What the network sees (28x28)", "seen")
                         why = image_view("Why (saliency of the prediction)", "saliency")
-            status = gr.Markdown(EMPTY_MESSAGE, elem_id="status")
+            status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
             gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
                         "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
                         "the bar under it gives the scale. **Feature maps:** each grid shows one block's channels "
@@ -230,7 +240,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                         for name in pair:
                             # Title as Markdown: an image label would cover the first channels' labels.
                             gr.Markdown(f"**{BLOCK_TITLES[name]}**")
-                            block_images.append(image_view(None, f"{name}-maps"))
+                            block_images.append(image_view(f"{BLOCK_TITLES[name]} (feature maps)", f"{name}-maps",
+                                                           show_label=False))
             with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False) as every_layer:
                 for name in BLOCKS:
                     layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers"))
@@ -283,7 +294,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 gr.Markdown(f"### The {len(REPORT.misclassified)} misclassified test digits "
                             "(true \u2192 predicted, confidence; click one to analyse it on the Draw tab)")
                 gallery = gr.Gallery([(d.as_drawing(112), d.short_caption) for d in REPORT.misclassified],
-                                     columns=8, height="auto", allow_preview=False, elem_id="misclassified")
+                                     columns=8, height="auto", allow_preview=False, elem_id="misclassified",
+                                     label="Misclassified test digits", show_label=False)
     demo.load(None, js=SELECT_BRUSH_JS)
 
     # The subject on show, as predict preprocessed it, and the note said before its status line. Explain
@@ -292,7 +304,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
     drawn, note = gr.State(None), gr.State("")
     remembered = [drawn, note]
     sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, *remembered],
-                  api_name="predict", show_progress="hidden", trigger_mode="always_last", **MODEL_QUEUE).then(
+                  api_name="predict", api_description=PREDICT_API, show_progress="hidden", trigger_mode="always_last",
+                  **MODEL_QUEUE).then(
         explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden", **MODEL_QUEUE)
     show_layers.change(redo_remembered, inputs=[drawn, note, show_layers], outputs=[*outputs, every_layer],
                        api_name=False, show_progress="hidden", **MODEL_QUEUE)
@@ -302,10 +315,14 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                        outputs=[*outputs, why, *remembered], api_name=False,
                                        show_progress="hidden", **MODEL_QUEUE)
     if ev:
+        # Scrolled to the prediction: the gallery is far down the Model tab, and the Draw tab opened at that
+        # height showed only the feature maps, with the prediction and its note above the window.
         gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs, *remembered],
-                       api_name=False, show_progress="hidden", **MODEL_QUEUE)
+                       api_name=False, show_progress="hidden", **MODEL_QUEUE).then(
+            None, js="() => document.querySelector('#prediction')?.scrollIntoView({block: 'start'})")
     # API clients send the drawing itself: they have no session state to point at.
-    gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain", **MODEL_QUEUE)
+    gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain",
+                                   api_description=EXPLAIN_API, **MODEL_QUEUE)
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 

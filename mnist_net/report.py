@@ -31,6 +31,13 @@ def curve_rows(history: dict, target: float = 99.4) -> tuple[list[list], list[li
     return acc, loss
 
 
+def percent(p: float) -> str:
+    """'87%'; a confidence short of certain never reads '100%' ('99.5%', or '>99.9%' when even that rounds up)."""
+    if round(p * 100) < 100 or p >= 1:
+        return f"{p:.0%}"
+    return f"{p:.1%}" if round(p * 1000) < 1000 else ">99.9%"
+
+
 @dataclass
 class Misclassified:
     """One misclassified test digit."""
@@ -44,12 +51,12 @@ class Misclassified:
     @property
     def caption(self) -> str:
         """'#1234: true 4, predicted 9 (87%)'."""
-        return f"#{self.index}: true {self.label}, predicted {self.predicted} ({self.confidence:.0%})"
+        return f"#{self.index}: true {self.label}, predicted {self.predicted} ({percent(self.confidence)})"
 
     @property
     def short_caption(self) -> str:
         """'4→9 (87%)': true digit, prediction, confidence; short enough for a gallery thumbnail."""
-        return f"{self.label}\u2192{self.predicted} ({self.confidence:.0%})"
+        return f"{self.label}\u2192{self.predicted} ({percent(self.confidence)})"
 
     def as_drawing(self, size: int = 280) -> np.ndarray:
         """Dark ink on white at canvas size, so it can be loaded into the sketchpad."""

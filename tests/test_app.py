@@ -132,6 +132,12 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     assert len(client.predict(value, api_name="/predict")) == 1 + app_module.N_IMAGES + 1
     img = decode_data_url(client.predict(value, api_name="/explain"))
     assert img.ndim == 3 and img.shape[1] >= 28 * 7 and img.std() > 0
+    # "Use via API" names every output and describes both endpoints for callers, not with our docstrings.
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    names = [r["label"] for r in api["/predict"]["returns"]]
+    assert all(names) and len(set(names)) == len(names) and names[-1] == "Status", names
+    assert [n for n in names if n.startswith("Block 1")] and "session" not in api["/predict"]["description"]
+    assert api["/explain"]["description"].startswith("Saliency")
 
 
 def file_paths(value) -> list[str]:
@@ -274,11 +280,13 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         save_screenshot(shot, "model-tab.png")
 
         # Try the hard ones: a misclassified digit goes through the same pipeline on the Draw tab.
-        first = app_module.REPORT.misclassified[0]
-        gallery.nth(0).click()
+        # The last digit sits lowest on the page; the Draw tab then opens scrolled to the prediction.
+        first = app_module.REPORT.misclassified[-1]
+        gallery.last.click()
         expect(page.locator("#status")).to_contain_text(
             f"misclassified test digit {first.caption} (not your drawing). Prediction: {first.predicted}",
             timeout=20_000)
+        expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
         expect(page.locator("#block1-maps img")).to_be_visible()
         # The "every layer" box redoes what is on show (the test digit, not the canvas) and opens the layers.
         page.get_by_label(__import__("re").compile("Also show every layer")).check()
@@ -293,6 +301,12 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         expect(phone.locator("#misclassified img").first).to_be_visible(timeout=20_000)
         grid = phone.locator("#misclassified .grid-container")
         assert grid.evaluate("e => e.scrollWidth <= e.clientWidth")
+        # Every digit shows whole: no scrolling inside the gallery, each caption below its digit.
+        wrap = phone.locator("#misclassified .grid-wrap")
+        assert wrap.evaluate("e => e.scrollHeight <= e.clientHeight + 1")
+        assert phone.locator("#misclassified .thumbnail-item").first.evaluate(
+            "e => e.querySelector('.caption-label').getBoundingClientRect().top"
+            " >= e.querySelector('img').getBoundingClientRect().bottom - 1")
         assert phone.locator("#accuracy-plot").evaluate("e => e.getBoundingClientRect().width") >= 300
         browser.close()
 

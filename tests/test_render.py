@@ -40,3 +40,10 @@ def test_stacked_layers_keep_each_image_whole_under_its_title():
         assert (out[y + LABEL_H:y + LABEL_H + img.shape[0], img.shape[1]:] == 255).all()
         y += img.shape[0] + LABEL_H + PAD
     assert out.shape == (y, 200, 3)
+
+
+def test_confidences_short_of_certain_never_read_100_percent():
+    from mnist_net.report import percent
+
+    assert [percent(p) for p in (0.77, 0.994, 0.995, 0.9994, 0.99951, 1.0)] == [
+        "77%", "99%", "99.5%", "99.9%", ">99.9%", "100%"]
