@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import signal
 import sys
 import tempfile
@@ -36,6 +37,21 @@ def unfinished_run(last_path: Path) -> str | None:
     except (WeightsError, KeyError, TypeError):
         return None
     return f"epoch {done} of {planned}" if done < planned else None
+
+
+def readable_weights(path: Path) -> bool:
+    """Whether path holds weights that load (a truncated or foreign file does not)."""
+    try:
+        read_checkpoint(path)
+    except WeightsError:
+        return False
+    return True
+
+
+def evaluate_command(weights: Path, data_dir: str | None) -> str:
+    """The command that writes the evaluation files beside weights."""
+    return (f"python -m mnist_net.evaluate --weights {shlex.quote(str(weights))} "
+            f"--artifacts {shlex.quote(str(weights.parent))}" + (f" --data-dir {shlex.quote(data_dir)}" if data_dir else ""))
 
 
 def unwritable_folder(folder: Path) -> str | None:
@@ -157,6 +173,9 @@ def main(argv=None) -> int:
         if resume_state["epoch"] >= args.epochs:
             print(f"Nothing to resume: {args.resume} is from the last of the run's {args.epochs} epochs. "
                   f"Its best weights are in {args.out}.")
+            if not all(p.exists() for p in evaluation.artifact_paths(args.out, args.out.parent)):
+                command = evaluate_command(args.out, args.data_dir)
+                print(f"Its evaluation is missing (the run was stopped while writing it); write it with: {command}")
             return 0
 
     base = RECIPES[args.recipe]
@@ -185,6 +204,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.train_subset:
+        if args.train_subset > len(train):
+            print(f"error: --train-subset {args.train_subset} is more than the {len(train)} training images; "
+                  f"leave it out to train on all of them.", file=sys.stderr)
+            return 2
         train = train.subset(args.train_subset)
 
     model = Net(dropout=recipe.dropout)
@@ -192,7 +215,7 @@ def main(argv=None) -> int:
         model = build_model(ckpt, args.resume)
     print(summary_text(model))
     print(f"Recipe: {recipe}\nDevice: {describe_device(device)}; train {len(train)}, test {len(test_labels)} images; "
-          f"seed {args.seed}; {args.epochs} epochs of batch {args.batch_size}")
+          f"seed {args.seed}; {args.epochs} epoch{'s' if args.epochs != 1 else ''} of batch {args.batch_size}")
     model, train = prepare(model, train, device)
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
     _, test = prepare(model, test_cpu, device)
@@ -202,7 +225,7 @@ def main(argv=None) -> int:
         unfinished = unfinished_run(last_path)
         if unfinished:
             print(f"Note: {last_path} holds an unfinished run ({unfinished}); this new run replaces it when its "
-                  f"first epoch ends. To continue that one instead: python train.py --resume {last_path}",
+                  f"first epoch ends. To continue that one instead: python train.py --resume {shlex.quote(str(last_path))}",
                   file=sys.stderr)
     record = {
         "args": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
@@ -211,9 +234,9 @@ def main(argv=None) -> int:
     }
     best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0,
             "cleared": False}
-    if resume_state is not None and not out.exists():
-        print(f"Note: the run's best weights so far are not beside its checkpoint ({out} is missing); the best "
-              f"of the epochs from now on is saved there.", file=sys.stderr)
+    if resume_state is not None and not readable_weights(out):
+        print(f"Note: the run's best weights so far are not beside its checkpoint ({out} is missing or cannot be "
+              f"read); the best of the epochs from now on is saved there.", file=sys.stderr)
         best["acc"] = -1.0
     started = time.perf_counter()
 
@@ -260,29 +283,34 @@ def main(argv=None) -> int:
     if "history" not in record:
         if resume_state is not None:
             print("The run's files from its earlier epochs are unchanged."
-                  + (f" Resume with: python train.py --resume {last_path}" if interrupted else ""), file=sys.stderr)
+                  + (f" Resume with: python train.py --resume {shlex.quote(str(last_path))}" if interrupted else ""), file=sys.stderr)
         else:
             print("Nothing was saved.", file=sys.stderr)
         return 130 if interrupted else 1
     record["interrupted"], record["diverged"] = interrupted, diverged
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
-    write_json(record, metrics_path)
-    save_curves(record["history"], curves_path,
-                title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
-    # The Model tab reads the evaluation beside the weights: rewrite it so it always describes these weights.
     try:
+        write_json(record, metrics_path)
+        save_curves(record["history"], curves_path,
+                    title=f"recipe={recipe.name} seed={args.seed} ({describe_device(device)})")
+        # The Model tab reads the evaluation beside the weights: rewrite it so it always describes these weights.
         result, cm, probs = evaluation.run(out, test=test_cpu)
         eval_paths = evaluation.write_artifacts(out, out.parent, result, cm, probs, test_raw, test_labels)
     except (OSError, WeightsError) as e:
         print(f"error: the weights are saved in {out}, but evaluating them failed: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a (second) Ctrl-C while the last files are written: say what is missing
+        print(f"\nInterrupted while writing the run's last files. The best weights are saved in {out}; their "
+              f"evaluation (what the app's Model tab shows) may be missing. Write it with: "
+              f"{evaluate_command(out, args.data_dir)}", file=sys.stderr)
+        return 130
     for line in summary_lines(History(**record["history"])):
         print(line)
     print(f"Best weights on the test set: {result.line()}")
     print(f"Saved best weights to {out}, last-epoch checkpoint to {last_path}, metrics to {metrics_path}, "
           f"curves to {curves_path}, evaluation to {' and '.join(str(p) for p in eval_paths)}")
     if interrupted:
-        print(f"Resume with: python train.py --resume {last_path}", file=sys.stderr)
+        print(f"Resume with: python train.py --resume {shlex.quote(str(last_path))}", file=sys.stderr)
         return 130
     return 1 if diverged else 0
 

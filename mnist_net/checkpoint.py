@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shlex
 import pickle
 import tempfile
 import zipfile
@@ -25,9 +26,13 @@ class WeightsError(RuntimeError):
 
 
 def _fix(path: Path) -> str:
-    default = Path(path).resolve() == DEFAULT_WEIGHTS.resolve()
-    cmd = TRAIN_COMMAND if default else f"{TRAIN_COMMAND} --out {path}"
-    return f"Run `{cmd}` to produce good weights (or `git checkout -- weights/` to restore the shipped ones)."
+    path = Path(path)
+    if path.resolve() == DEFAULT_WEIGHTS.resolve():
+        return (f"Run `{TRAIN_COMMAND}` to produce good weights (or `git checkout -- weights/` to restore the "
+                f"shipped ones).")
+    if path.suffix == ".pt" and not path.name.endswith(".last.pt"):  # a name train.py --out accepts
+        return f"Run `{TRAIN_COMMAND} --out {shlex.quote(str(path))}` to produce good weights."
+    return f"Pass a weights file written by `{TRAIN_COMMAND}` (the default one is {DEFAULT_WEIGHTS})."
 
 
 def _umask() -> int:

@@ -123,3 +123,21 @@ def test_a_file_that_is_no_pickle_is_not_called_dangerous(tmp_path):
     p.write_text("-- not weights, just text --\n")
     msg = _expect(p, "not a PyTorch file")
     assert "Refused" not in msg
+
+
+def test_a_bad_weights_path_gets_advice_train_py_accepts(tmp_path):
+    """The advice used to be `python train.py --out PATH` for any PATH, which train.py refuses for a checkpoint,
+    a folder or a metrics file, and to `git checkout -- weights/` for files that are not the shipped ones."""
+    import train as train_cli
+    from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
+
+    for path, advice in [(tmp_path / "a b" / "m.pt", f"`python train.py --out '{tmp_path}/a b/m.pt'`"),
+                         (tmp_path / "m.last.pt", "Pass a weights file written by `python train.py`"),
+                         (tmp_path, "Pass a weights file written by `python train.py`"),
+                         (tmp_path / "m.metrics.json", "Pass a weights file written by `python train.py`")]:
+        with pytest.raises(WeightsError) as e:
+            load_model(path)
+        assert advice in str(e.value) and "git checkout" not in str(e.value), str(e.value)
+        if "--out" in advice:
+            assert train_cli.parse_args(["--out", str(path)]).out == path  # the advice is a command that runs
+    assert "git checkout -- weights/" in checkpoint._fix(DEFAULT_WEIGHTS)

@@ -397,6 +397,44 @@ def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path
     assert train_cli.main(["--resume", str(copy), "--no-progress", "--data-dir", data_dir]) == 0
     assert "best weights so far are not beside its checkpoint" in capsys.readouterr().err
     assert load_model(copy.with_name("w.pt")) is not None and copy.with_name("w.eval.json").exists()
+    # Beside it, but unreadable (truncated): treated as missing. It used to train on, then fail at the end
+    # with "the weights are saved in ..., but evaluating them failed".
+    broken = tmp_path / "broken" / "w.last.pt"
+    broken.parent.mkdir()
+    shutil.copy(tmp_path / "orig" / "w.last.pt", broken)
+    broken.with_name("w.pt").write_bytes((tmp_path / "orig" / "w.pt").read_bytes()[:100])
+    capsys.readouterr()
+    assert train_cli.main(["--resume", str(broken), "--no-progress", "--data-dir", data_dir]) == 0
+    assert "(" + str(broken.with_name("w.pt")) + " is missing or cannot be read)" in capsys.readouterr().err
+    assert load_model(broken.with_name("w.pt")) is not None and broken.with_name("w.eval.json").exists()
+
+
+def test_ctrl_c_while_the_last_files_are_written_says_how_to_write_the_evaluation(tmp_path, data_dir, monkeypatch,
+                                                                                  capsys):
+    from mnist_net import evaluate as evaluation
+
+    real_run = evaluation.run
+    monkeypatch.setattr(evaluation, "run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, out = _run(tmp_path, "late", "--device", "cpu", data_dir=data_dir)
+    assert code == 130
+    err = capsys.readouterr().err
+    command = f"python -m mnist_net.evaluate --weights {out} --artifacts {out.parent} --data-dir {data_dir}"
+    assert "Interrupted while writing the run's last files" in err and command in err
+    assert not out.with_name("w.eval.json").exists()  # the earlier run's, if any, went when its first epoch ended
+    monkeypatch.setattr(evaluation, "run", real_run)
+    # Resuming the finished run trains nothing, and says the evaluation is missing and how to write it.
+    assert train_cli.main(["--resume", str(out.with_name("w.last.pt"))]) == 0
+    said = capsys.readouterr().out
+    assert "Nothing to resume" in said and command in said
+    assert evaluation.main(command.split()[3:]) == 0
+    assert out.with_name("w.eval.json").exists() and out.with_name("w.misclassified.png").exists()
+
+
+def test_train_subset_larger_than_mnist_is_refused(tmp_path, data_dir, capsys):
+    out = tmp_path / "big" / "w.pt"
+    assert train_cli.main(["--train-subset", "100000", "--data-dir", data_dir, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--train-subset 100000 is more than the 60000 training images" in err and not out.exists()
 
 
 def test_graphed_step_bookkeeping_trains_exactly_like_the_plain_loop(train_set):
