@@ -142,12 +142,13 @@ def evaluate(model: Net, data: MNISTTensors, batch_size: int = 1000) -> EvalResu
 
 
 @torch.inference_mode()
-def predictions(model: Net, data: MNISTTensors, batch_size: int = 1000) -> torch.Tensor:
-    """N x 10 probabilities for every sample of data."""
+def predictions(model: Net, data: MNISTTensors, batch_size: int = 1000, log: bool = False) -> torch.Tensor:
+    """N x 10 probabilities for every sample of data (log: log-probabilities, which never underflow to 0)."""
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x).exp() for x, _ in batches(data, batch_size, shuffle=False)])
+        log_probs = torch.cat([model(x) for x, _ in batches(data, batch_size, shuffle=False)])
+        return log_probs if log else log_probs.exp()
     finally:
         model.train(was_training)
 

@@ -56,6 +56,20 @@ def test_evaluate_run_loads_the_test_set_itself_and_matches_training_evaluate(da
     assert probs.shape == (10000, 10) and int(cm.sum()) == 10000 and int(cm.trace()) == result.correct
 
 
+def test_evaluate_loss_matches_training_evaluate_for_confidently_wrong_weights(tmp_path, test_set):
+    """The loss came from exponentiated probabilities, which underflow to 0 for a confidently wrong digit:
+    each such digit's loss was capped at -log(1e-30) = 69, so a bad model's loss read lower than it was."""
+    from mnist_net.checkpoint import save_weights
+
+    model = load_model()
+    with torch.no_grad():
+        model.block4.conv8.weight.mul_(-30)  # confidently wrong everywhere
+    save_weights(model, tmp_path / "wrong.pt")
+    result, _, _ = evaluate_cli.run(tmp_path / "wrong.pt", test=test_set)
+    reference = evaluate(load_model(tmp_path / "wrong.pt"), test_set)
+    assert reference.loss > 69 and abs(result.loss - reference.loss) < 1e-3 * reference.loss, (result, reference)
+
+
 def test_evaluate_cli_reports_a_bad_weights_file(tmp_path, data_dir, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
