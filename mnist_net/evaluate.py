@@ -76,6 +76,9 @@ def write_artifacts(weights, out_dir, result: EvalResult, cm: torch.Tensor, prob
         sprite[r * 28:(r + 1) * 28, c * 28:(c + 1) * 28] = raw_images[i].numpy()
     buf = io.BytesIO()
     Image.fromarray(sprite).save(buf, format="PNG", optimize=True)
+    # The JSON indexes the sprite: an earlier JSON must not outlive a new sprite (an interrupted write
+    # would pair them). The pair is thus new, or the JSON is missing, which the app reports as such.
+    json_path.unlink(missing_ok=True)
     atomic_write_bytes(sprite_path, buf.getvalue())
     write_json({
         "weights": Path(weights).name, "line": result.line(), "loss": round(result.loss, 6),
@@ -119,4 +122,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        sys.exit(130)

@@ -4,6 +4,7 @@ import re
 import sys
 
 import numpy as np
+import pytest
 import torch
 from conftest import ROOT
 
@@ -132,3 +133,17 @@ def test_the_model_tab_hint_evaluates_the_weights_it_is_about(tmp_path, data_dir
     assert evaluate_cli.main([*command, "--data-dir", data_dir]) == 0
     report = load_report(weights)
     assert report.evaluation["weights"] == "other.pt" and report.evaluation["correct"] < 5000
+
+
+def test_an_interrupted_artifact_write_never_pairs_an_old_json_with_a_new_sprite(tmp_path, data_dir, monkeypatch):
+    assert evaluate_cli.main(["--data-dir", data_dir, "--artifacts", str(tmp_path)]) == 0
+    json_path, sprite_path = artifact_paths(DEFAULT_WEIGHTS, tmp_path)
+    assert json_path.exists() and sprite_path.exists()
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_cli, "atomic_write_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_cli.main(["--data-dir", data_dir, "--artifacts", str(tmp_path)])
+    assert not json_path.exists()  # the app then says the evaluation is missing, instead of mislabelling digits
