@@ -163,8 +163,9 @@ def main() -> None:
     p.add_argument("--warm", type=count(0), default=3, help="untimed strokes first (page and server warm-up)")
     p.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH") or shutil.which("chromium"))
     args = p.parse_args()
-    if not args.chromium:
-        sys.exit("Chromium not found: apt-get install chromium, or pass --chromium PATH")
+    if not args.chromium or not os.access(args.chromium, os.X_OK):
+        sys.exit(f"Chromium not found{' at ' + args.chromium if args.chromium else ''}: apt-get install chromium, "
+                 f"or pass --chromium PATH")
     from playwright.sync_api import sync_playwright
 
     import app

@@ -50,7 +50,10 @@ def run_load(url: str, paths: list[str], clients: int, requests: int, seed: int 
     """Fire clients x requests predictions concurrently; compare each with the answer given alone."""
     from gradio_client import Client
 
-    solo = Client(url, verbose=False, download_files=False)
+    try:
+        solo = Client(url, verbose=False, download_files=False)
+    except Exception as e:  # noqa: BLE001 - httpx, ValueError for a malformed URL, Gradio's own errors
+        sys.exit(f"error: no Gradio app answers at {url}: {e}")
     reference = {p: answer(solo, p) for p in paths}
     latencies, errors, mismatches = [], [], []
     lock = threading.Lock()

@@ -97,3 +97,14 @@ def test_cuda_check_runs_on_a_gpu_and_says_plainly_when_there_is_none(data_dir, 
                           env={**os.environ, "MNIST_DATA_DIR": data_dir}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: no CUDA GPU is visible"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("load_test.py", ["--clients", "1", "--requests", "1", "--url", "http://127.0.0.1:1/"],
+     "error: no Gradio app answers at http://127.0.0.1:1/"),
+    ("browser_latency.py", ["--chromium", "/nonexistent/chromium"], "Chromium not found at /nonexistent/chromium"),
+])
+def test_bench_scripts_say_plainly_what_they_cannot_reach(script, args, message, data_dir):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
+                          env={**os.environ, "MNIST_DATA_DIR": data_dir}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
