@@ -122,7 +122,8 @@ def resolve_defaults(args: argparse.Namespace) -> None:
     for key, value in SCHEDULE_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.data_dir = args.data_dir or default_data_dir()
+    # Absolute: a run resumed from another folder reads the same data (a relative path would not).
+    args.data_dir = str(Path(args.data_dir or default_data_dir()).expanduser().absolute())
     if args.out is None:
         args.out = (DEFAULT_WEIGHTS if not args.train_subset
                     else DEFAULT_WEIGHTS.parents[1] / "runs" / f"subset-{args.train_subset}" / DEFAULT_WEIGHTS.name)

@@ -480,3 +480,18 @@ def test_short_onecycle_runs_schedule_every_length(tmp_path, data_dir):
         assert total == 1 or lrs[-1] < max(lrs), (total, lrs)  # it anneals
     code, out = _run(tmp_path, "five", "--epochs", "5", "--train-subset", "100", "--device", "cpu", data_dir=data_dir)
     assert code == 0 and len(json.loads(out.with_name("w.metrics.json").read_text())["history"]["lr"]) == 5
+
+
+def test_a_run_started_with_a_relative_data_dir_resumes_from_another_folder(tmp_path, data_dir, monkeypatch, capsys):
+    import os
+
+    started, elsewhere = tmp_path / "started-here", tmp_path / "resumed-here"
+    started.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(started)
+    real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
+    assert train_cli.main(["--epochs", "2", "--train-subset", "256", "--no-progress", "--device", "cpu",
+                           "--data-dir", os.path.relpath(data_dir, started), "--out", "run/w.pt"]) == 130
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    monkeypatch.chdir(elsewhere)
+    assert train_cli.main(["--resume", str(started / "run" / "w.last.pt"), "--no-progress"]) == 0, capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []  # nothing created here (a relative data folder used to be)
