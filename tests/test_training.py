@@ -485,8 +485,9 @@ def test_short_onecycle_runs_schedule_every_length(tmp_path, data_dir):
 def test_a_run_started_with_a_relative_data_dir_resumes_from_another_folder(tmp_path, data_dir, monkeypatch, capsys):
     import os
 
-    started, elsewhere = tmp_path / "started-here", tmp_path / "resumed-here"
-    started.mkdir(), elsewhere.mkdir()
+    # At another depth, so that the relative path leads somewhere else from there.
+    started, elsewhere = tmp_path / "started-here", tmp_path / "a" / "b" / "resumed-here"
+    started.mkdir(), elsewhere.mkdir(parents=True)
     monkeypatch.chdir(started)
     real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
     assert train_cli.main(["--epochs", "2", "--train-subset", "256", "--no-progress", "--device", "cpu",
