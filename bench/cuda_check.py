@@ -85,6 +85,9 @@ def main() -> int:
     model, train = prepare(Net(dropout=recipe.dropout), load_mnist(args.data_dir, train=True), device)
     model.train()
 
+    if args.steps > len(train) // BATCH:
+        p.error(f"--steps: at most {len(train) // BATCH} (full batches of {BATCH} in the training set)")
+
     # 1. Same result. cuDNN limited to deterministic kernels here, so the spread of eager vs eager is 0 and
     # any difference of the graph's is its own; train.py does not limit it (see mnist_net.training.prepare).
     torch.backends.cudnn.deterministic = True
