@@ -125,9 +125,14 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
     layers = {}
     if with_layers:
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
+            last = next(reversed(outs))
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
-            layers[block_name] = stack_titled([(f"{name}: {' x '.join(map(str, t.shape))}", render_grid(t)[0])
-                                               for name, t in outs.items()])
+            # The last one of block 4 is the class scores: labelled by digit, the prediction marked, as above.
+            layers[block_name] = stack_titled([
+                (f"{name}: {' x '.join(map(str, t.shape))}",
+                 render_grid(t, **({"labels": label_names(t.shape[0]), "highlight": pred}
+                                   if block_name == "block4" and name == last else {}))[0])
+                for name, t in outs.items()])
     return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
 
 

@@ -47,3 +47,13 @@ def test_confidences_short_of_certain_never_read_100_percent():
 
     assert [percent(p) for p in (0.77, 0.994, 0.995, 0.9994, 0.99951, 1.0)] == [
         "77%", "99%", "99.5%", "99.9%", ">99.9%", "100%"]
+
+
+def test_every_layer_view_labels_the_class_scores_by_digit_and_marks_the_prediction():
+    from conftest import ROOT
+    from mnist_net.checkpoint import load_model
+    from mnist_net.inference import analyze
+
+    result = analyze(load_model(), str(ROOT / "examples" / "mnist_test_0000_digit7.png"), with_layers=True)
+    marked = [bool((np.asarray(result.layers[b]) == (220, 30, 30)).all(-1).any()) for b in result.layers]
+    assert marked == [False, False, False, True]  # the prediction's mark, as on the block-4 grid
