@@ -1,7 +1,8 @@
 """One training step (batch gather, augmentation, forward, loss, backward) replayed as a CUDA graph.
 
-At batch 128 a step of this 14k-parameter net is ~150 GPU kernels of a few microseconds each; launched
-one by one from Python, the launches take longer than the work. Captured once as a CUDA graph, the
+At batch 128 a step of this 14k-parameter net is some 170 operations of a few microseconds each (177 at
+PyTorch's dispatcher, counted on a CPU); launched one by one from Python, the launches take longer than
+the work (H200: 4-6 ms a step eager, 0.86 ms replayed). Captured once as a CUDA graph, the
 whole forward and backward pass is a single launch. The optimizer still steps eagerly after it: the
 OneCycle schedule changes the learning rate and momentum every step, and SGD reads them as numbers.
 """
