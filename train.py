@@ -233,23 +233,26 @@ def main(argv=None) -> int:
         "recipe": recipe.__dict__, "parameters": count_parameters(model),
         "torch": str(torch.__version__), "device": describe_device(device), "resumed_from": resumed_from,
     }
+    # The epoch whose weights are in `out`: what the metrics and the summary call the best.
     best = {"acc": max(resume_state["history"]["test_accuracy"], default=-1.0) if resume_state else -1.0,
-            "cleared": False}
+            "epoch": History(**resume_state["history"]).best_epoch() if resume_state else None, "cleared": False}
     if resume_state is not None and not readable_weights(out):
         print(f"Note: the run's best weights so far are not beside its checkpoint ({out} is missing or cannot be "
               f"read); the best of the epochs from now on is saved there.", file=sys.stderr)
-        best["acc"] = -1.0
+        best["acc"], best["epoch"] = -1.0, None
     started = time.perf_counter()
 
     def on_epoch_end(epoch, history, model, state):
         if not all(math.isfinite(v) for v in (history.train_loss[-1], history.test_loss[-1])):
             raise Diverged(epoch, history.train_loss[-1], history.test_loss[-1])
-        record.update(history=history.to_dict(), epochs_done=epoch, best_epoch=history.best_epoch(),
+        improved = history.test_accuracy[-1] > best["acc"]
+        if improved:
+            best["acc"], best["epoch"] = history.test_accuracy[-1], epoch
+        record.update(history=history.to_dict(), epochs_done=epoch, best_epoch=best["epoch"],
                       first_epoch_at_99_4=history.first_epoch_at(99.4),
-                      best_accuracy=max(history.test_accuracy), final_accuracy=history.test_accuracy[-1],
+                      best_accuracy=best["acc"], final_accuracy=history.test_accuracy[-1],
                       elapsed_seconds=round(sum(history.epoch_seconds), 2))
-        if history.test_accuracy[-1] > best["acc"]:
-            best["acc"] = history.test_accuracy[-1]
+        if improved:
             save_weights(model, out, metrics={**record, "weights": "best", "epoch": epoch})
         save_weights(model, last_path, metrics={**record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(record, metrics_path)
@@ -305,7 +308,7 @@ def main(argv=None) -> int:
               f"evaluation (what the app's Model tab shows) may be missing. Write it with: "
               f"{evaluate_command(out, args.data_dir)}", file=sys.stderr)
         return 130
-    for line in summary_lines(History(**record["history"])):
+    for line in summary_lines(History(**record["history"]), best_epoch=record["best_epoch"]):
         print(line)
     print(f"Best weights on the test set: {result.line()}")
     print(f"Saved best weights to {out}, last-epoch checkpoint to {last_path}, metrics to {metrics_path}, "

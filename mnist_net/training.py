@@ -263,9 +263,9 @@ class History:
         return asdict(self)
 
 
-def summary_lines(h: History, target: float = 99.4) -> list[str]:
-    """End-of-run summary: first epoch at target, best and final accuracy, time per epoch."""
-    first, best = h.first_epoch_at(target), h.best_epoch()
+def summary_lines(h: History, target: float = 99.4, best_epoch: int | None = None) -> list[str]:
+    """End-of-run summary: first epoch at target, best (default: the most accurate epoch) and final accuracy, time."""
+    first, best = h.first_epoch_at(target), best_epoch or h.best_epoch()
     if best is None:
         return ["No epoch completed."]
     per_epoch = sum(h.epoch_seconds) / len(h.epoch_seconds)

@@ -496,3 +496,24 @@ def test_a_run_started_with_a_relative_data_dir_resumes_from_another_folder(tmp_
     monkeypatch.chdir(elsewhere)
     assert train_cli.main(["--resume", str(started / "run" / "w.last.pt"), "--no-progress"]) == 0, capsys.readouterr().err
     assert list(elsewhere.iterdir()) == []  # nothing created here (a relative data folder used to be)
+
+
+def test_the_best_epoch_reported_is_the_one_whose_weights_are_saved(tmp_path, data_dir, monkeypatch, capsys):
+    """A checkpoint resumed without its best weights saves the best of the new epochs; the metrics and the
+    summary used to name an earlier, better epoch whose weights were gone."""
+    import shutil
+
+    accuracies = iter([900, 800])  # epoch 1 scores better than epoch 2
+    monkeypatch.setattr(training, "evaluate", lambda *_a, **_k: training.EvalResult(0.5, next(accuracies), 1000))
+    real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
+    assert _run(tmp_path, "orig", "--device", "cpu", data_dir=data_dir)[0] == 130
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    alone = tmp_path / "alone" / "w.last.pt"
+    alone.parent.mkdir()
+    shutil.copy(tmp_path / "orig" / "w.last.pt", alone)
+    capsys.readouterr()
+    assert train_cli.main(["--resume", str(alone), "--no-progress", "--data-dir", data_dir]) == 0
+    saved_epoch = torch.load(alone.with_name("w.pt"), weights_only=True)["metrics"]["epoch"]
+    metrics = json.loads(alone.with_name("w.metrics.json").read_text())
+    assert saved_epoch == 2 and metrics["best_epoch"] == 2 and metrics["best_accuracy"] == 80.0
+    assert "Best accuracy: 80.00% (epoch 2)" in capsys.readouterr().out
