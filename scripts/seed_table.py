@@ -19,8 +19,10 @@ def row(path: str) -> str:
     h = m["history"]
     per_epoch = sum(h["epoch_seconds"]) / len(h["epoch_seconds"])
     first = m.get("first_epoch_at_99_4") or "never"
-    return (f"| {m['recipe']['name']} | {m['args']['seed']} | {first} | {max(h['test_accuracy']):.2f}% "
-            f"(epoch {m['best_epoch']}) | {h['test_accuracy'][-1]:.2f}% (epoch {len(h['test_accuracy'])}) "
+    # A run that stopped early says so: its "final" epoch is not the planned last one.
+    stopped = "; interrupted" if m.get("interrupted") else "; diverged" if m.get("diverged") else ""
+    return (f"| {m['recipe']['name']} | {m['args']['seed']} | {first} | {h['test_accuracy'][m['best_epoch'] - 1]:.2f}% "
+            f"(epoch {m['best_epoch']}) | {h['test_accuracy'][-1]:.2f}% (epoch {len(h['test_accuracy'])}{stopped}) "
             f"| {per_epoch:.1f} | {m['device']} |")
 
 

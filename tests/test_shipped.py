@@ -147,3 +147,12 @@ def test_an_interrupted_artifact_write_never_pairs_an_old_json_with_a_new_sprite
     with pytest.raises(KeyboardInterrupt):
         evaluate_cli.main(["--data-dir", data_dir, "--artifacts", str(tmp_path)])
     assert not json_path.exists()  # the app then says the evaluation is missing, instead of mislabelling digits
+
+
+def test_seed_table_marks_a_run_that_stopped_early(tmp_path, capsys):
+    record = json.loads((ROOT / "results" / "h200" / "5-graph.metrics.json").read_text())
+    record["interrupted"] = True
+    path = tmp_path / "stopped.metrics.json"
+    path.write_text(json.dumps(record))
+    assert seed_table.main([str(path)]) == 0
+    assert "99.60% (epoch 19; interrupted)" in capsys.readouterr().out
