@@ -1,4 +1,6 @@
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,6 +83,12 @@ def raise_in_second_epoch(monkeypatch, error):
 
     monkeypatch.setattr(training, "train_epoch", failing)
     return real_epoch, calls
+
+
+def checkpoint_alone(checkpoint: Path, folder: Path) -> Path:
+    """A copy of a *.last.pt in a folder of its own, without the best weights and files beside it."""
+    folder.mkdir()
+    return Path(shutil.copy(checkpoint, folder / checkpoint.name))
 
 
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypatch, capsys):
@@ -375,8 +383,6 @@ def test_recipes_state_the_optimiser_settings_they_train_with():
 
 
 def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path, data_dir, monkeypatch, capsys):
-    import shutil
-
     real_epoch, calls = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
     assert _run(tmp_path, "orig", data_dir=data_dir)[0] == 130
     # Interrupted again before an epoch of its own: the run's files are as they were, and it says so.
@@ -390,18 +396,14 @@ def test_a_checkpoint_copied_alone_resumes_and_saves_its_best_beside_it(tmp_path
     assert "Resume with: python train.py --resume" in err and "Nothing was saved" not in err
     assert (tmp_path / "orig" / "w.last.pt").read_bytes() == before
     monkeypatch.setattr(training, "train_epoch", real_epoch)
-    copy = tmp_path / "copy" / "w.last.pt"
-    copy.parent.mkdir()
-    shutil.copy(tmp_path / "orig" / "w.last.pt", copy)
+    copy = checkpoint_alone(tmp_path / "orig" / "w.last.pt", tmp_path / "copy")
     capsys.readouterr()
     assert train_cli.main(["--resume", str(copy), "--no-progress", "--data-dir", data_dir]) == 0
     assert "best weights so far are not beside its checkpoint" in capsys.readouterr().err
     assert load_model(copy.with_name("w.pt")) is not None and copy.with_name("w.eval.json").exists()
     # Beside it, but unreadable (truncated): treated as missing. It used to train on, then fail at the end
     # with "the weights are saved in ..., but evaluating them failed".
-    broken = tmp_path / "broken" / "w.last.pt"
-    broken.parent.mkdir()
-    shutil.copy(tmp_path / "orig" / "w.last.pt", broken)
+    broken = checkpoint_alone(tmp_path / "orig" / "w.last.pt", tmp_path / "broken")
     broken.with_name("w.pt").write_bytes((tmp_path / "orig" / "w.pt").read_bytes()[:100])
     capsys.readouterr()
     assert train_cli.main(["--resume", str(broken), "--no-progress", "--data-dir", data_dir]) == 0
@@ -501,16 +503,12 @@ def test_a_run_started_with_a_relative_data_dir_resumes_from_another_folder(tmp_
 def test_the_best_epoch_reported_is_the_one_whose_weights_are_saved(tmp_path, data_dir, monkeypatch, capsys):
     """A checkpoint resumed without its best weights saves the best of the new epochs; the metrics and the
     summary used to name an earlier, better epoch whose weights were gone."""
-    import shutil
-
     accuracies = iter([900, 800])  # epoch 1 scores better than epoch 2
     monkeypatch.setattr(training, "evaluate", lambda *_a, **_k: training.EvalResult(0.5, next(accuracies), 1000))
     real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
     assert _run(tmp_path, "orig", "--device", "cpu", data_dir=data_dir)[0] == 130
     monkeypatch.setattr(training, "train_epoch", real_epoch)
-    alone = tmp_path / "alone" / "w.last.pt"
-    alone.parent.mkdir()
-    shutil.copy(tmp_path / "orig" / "w.last.pt", alone)
+    alone = checkpoint_alone(tmp_path / "orig" / "w.last.pt", tmp_path / "alone")
     capsys.readouterr()
     assert train_cli.main(["--resume", str(alone), "--no-progress", "--data-dir", data_dir]) == 0
     saved_epoch = torch.load(alone.with_name("w.pt"), weights_only=True)["metrics"]["epoch"]
