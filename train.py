@@ -93,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--no-cuda-graph", action="store_true",
                    help="on a GPU, launch each step's kernels one by one instead of replaying a CUDA graph (slower)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="on a GPU, only cuDNN kernels that give the same run for the same seed each time "
+                        "(slower); a CPU run is always reproducible")
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images (quick tries)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue from a *.last.pt checkpoint written by an earlier run")
@@ -216,10 +219,11 @@ def main(argv=None) -> int:
         model = build_model(ckpt, args.resume)
     print(summary_text(model))
     print(f"Recipe: {recipe}\nDevice: {describe_device(device)}; train {len(train)}, test {len(test_labels)} images; "
-          f"seed {args.seed}; {args.epochs} epoch{'s' if args.epochs != 1 else ''} of batch {args.batch_size}")
-    model, train = prepare(model, train, device)
+          f"seed {args.seed}; {args.epochs} epoch{'s' if args.epochs != 1 else ''} of batch {args.batch_size}"
+          + ("; deterministic cuDNN kernels" if args.deterministic and device.type == "cuda" else ""))
+    model, train = prepare(model, train, device, args.deterministic)
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
-    _, test = prepare(model, test_cpu, device)
+    _, test = prepare(model, test_cpu, device, args.deterministic)
 
     last_path, metrics_path, curves_path = sibling(out, ".last.pt"), sibling(out, ".metrics.json"), sibling(out, ".curves.png")
     if resume_state is None:

@@ -515,3 +515,18 @@ def test_the_best_epoch_reported_is_the_one_whose_weights_are_saved(tmp_path, da
     metrics = json.loads(alone.with_name("w.metrics.json").read_text())
     assert saved_epoch == 2 and metrics["best_epoch"] == 2 and metrics["best_accuracy"] == 80.0
     assert "Best accuracy: 80.00% (epoch 2)" in capsys.readouterr().out
+
+
+def test_deterministic_flag_is_recorded_and_limits_cudnn_on_a_gpu(tmp_path, data_dir, train_set):
+    # On a CPU the run is reproducible anyway: the flag is recorded and changes nothing.
+    argv = ["--epochs", "1", "--train-subset", "256", "--no-progress", "--device", "cpu", "--data-dir", data_dir]
+    assert train_cli.main([*argv, "--out", str(tmp_path / "plain" / "w.pt")]) == 0
+    assert train_cli.main([*argv, "--deterministic", "--out", str(tmp_path / "det" / "w.pt")]) == 0
+    plain, det = (torch.load(tmp_path / name / "w.pt", weights_only=True) for name in ("plain", "det"))
+    assert all(torch.equal(plain["state_dict"][k], det["state_dict"][k]) for k in plain["state_dict"])
+    assert det["metrics"]["args"]["deterministic"] is True and plain["metrics"]["args"]["deterministic"] is False
+    if torch.cuda.is_available():  # a GPU run that repeats bit for bit needs both (see the README's GPU table)
+        training.prepare(Net(), train_set.subset(256), torch.device("cuda"), deterministic=True)
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        training.prepare(Net(), train_set.subset(256), torch.device("cuda"))
+        assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
