@@ -153,6 +153,7 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
     assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1", "--out", str(tmp_path / "w.pt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and "MNIST" in err
+    assert not (tmp_path / "none").exists()  # torchvision made it (and MNIST/raw inside) before failing
 
 
 def test_training_step_does_not_sync_every_batch(train_set, monkeypatch):
