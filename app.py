@@ -1,6 +1,7 @@
 """Draw a digit, watch the 14,120-parameter CNN read it: prediction, saliency and every block's feature maps."""
 from __future__ import annotations
 
+import html
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
-from mnist_net.inference import BLOCK_TITLES, analyze, check_image_file, configure_for_serving, saliency_view
+from mnist_net.inference import (BLOCK_TITLES, COMPACT_COLUMNS, analyze, check_image_file, configure_for_serving,
+                                 saliency_view)
 from mnist_net.model import Net
 from mnist_net.render import png_data_url
 from mnist_net.report import architecture_rows, curve_rows, load_report
@@ -36,7 +38,8 @@ QUEUE_SIZE = 256
 # The images of every stroke travel inside the answer as PNG data URLs shown by gr.HTML. As gr.Image
 # outputs, Gradio wrote each to its file cache and checked each path (~5 ms an image here, on top of
 # encoding) and the page then fetched each file: the server took ~66 ms per stroke instead of ~36.
-IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="" style="max-width:100%;height:auto;display:block;margin:0 auto">` : ""}'
+# The alt text is the output's name, so that a screen reader says what each image is.
+IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="ALT" style="max-width:100%;height:auto;display:block;margin:0 auto">` : ""}'
 # Every prediction still leaves the uploaded drawing in Gradio's cache, which Gradio keeps until the
 # server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
 # made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
@@ -48,6 +51,9 @@ EXPLAIN_API = "Saliency of the predicted digit over the input (SmoothGrad), as a
 # Below this width the two curves stack instead of sharing a row: side by side on a phone, the accuracy
 # plot's long title left it no room to draw in.
 PLOT_MIN_WIDTH = 320
+# Windows narrower than this get grids at most COMPACT_COLUMNS maps wide: there the page is one column,
+# too narrow for block 1's 524 px row, which the browser shrank, labels and all.
+COMPACT_BELOW = 600
 # The misclassified gallery's fixed 8 columns overflowed a phone's screen: as many ~100 px columns as fit.
 # Its captions sat on the digits (bottom right, often the stroke that decided the mistake): put them below,
 # and let the gallery grow to show every digit (it kept a fixed height and scrolled inside, on phones too).
@@ -73,11 +79,12 @@ BLOCKS = list(BLOCK_TITLES)
 N_IMAGES = 1 + 2 * len(BLOCKS)  # input view, block grids, layer stacks
 
 
-def _predict(subject, show_layers: bool, note: str = ""):
+def _predict(subject, show_layers: bool, note: str = "", max_columns: int | None = None):
     """predict's outputs, plus the preprocessed drawing (None when there is nothing to explain).
 
     subject: a sketchpad value or image, or a `Sketch` (a drawing already preprocessed, a test digit);
-    note: said before the status line, for subjects that are not the visitor's drawing.
+    note: said before the status line, for subjects that are not the visitor's drawing;
+    max_columns: the widest grid, in maps (the session's screen, see `layout_for_width`).
     """
     def only_status(text: str):  # no label and no images, just the status line
         return (None,) * (1 + N_IMAGES) + (text,), None
@@ -85,7 +92,7 @@ def _predict(subject, show_layers: bool, note: str = ""):
     if MODEL is None:
         return only_status(f"**The model could not be loaded.** {MODEL_ERROR}")
     try:
-        result = analyze(MODEL, subject, with_layers=bool(show_layers))
+        result = analyze(MODEL, subject, with_layers=bool(show_layers), max_columns=max_columns)
     except SketchError as e:
         return only_status(f"**Could not read this image.** {e}")
     if result is None:
@@ -108,9 +115,9 @@ def predict(sketch, show_layers: bool = False):
 # The Draw tab's outputs always show one subject: the last drawing, example or misclassified test digit.
 # The UI keeps it in session state as the preprocessed `Sketch` (plus a note for a test digit), so the
 # saliency and the "every layer" box redo exactly what is shown, without a second upload of the canvas.
-def predict_and_remember(sketch, show_layers: bool = False):
+def predict_and_remember(sketch, show_layers: bool = False, max_columns: int | None = None):
     """predict, also keeping the 28x28 drawing in the session (the canvas is now the subject)."""
-    outs, drawn = _predict(sketch, show_layers)
+    outs, drawn = _predict(sketch, show_layers, max_columns=max_columns)
     return (*outs, drawn, "")
 
 
@@ -130,26 +137,38 @@ def explain_remembered(drawn):
     return None if drawn is None or MODEL is None else png_data_url(saliency_view(MODEL, drawn)[0])
 
 
-def redo_remembered(drawn, note: str, show_layers: bool):
+def redo_remembered(drawn, note: str, show_layers: bool, max_columns: int | None = None):
     """The "every layer" box: the subject on show again, with or without every layer, that section opened."""
-    outs, _ = _predict(drawn, show_layers, note)
+    outs, _ = _predict(drawn, show_layers, note, max_columns)
     return (*outs, gr.Accordion(open=bool(show_layers)))
 
 
-def predict_and_explain(sketch, show_layers: bool = False):
+def predict_and_explain(sketch, show_layers: bool = False, max_columns: int | None = None):
     """predict, then explain: for clicks on examples, which do not fire the canvas' change event."""
-    outs, drawn = _predict(sketch, show_layers)
+    outs, drawn = _predict(sketch, show_layers, max_columns=max_columns)
     return (*outs, explain_remembered(drawn), drawn, "")
 
 
-def analyze_misclassified(show_layers: bool, evt: gr.SelectData):
+def analyze_misclassified(show_layers: bool, max_columns: int | None, evt: gr.SelectData):
     """Show a misclassified test digit on the Draw tab, fed to the network exactly as the evaluation fed it."""
     digit = REPORT.misclassified[evt.index]
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
     # Not through the canvas: preprocessing would crop and re-centre the digit, and 10 of the 42 would
     # then get another answer (9 the right one), so the gallery would not show the recorded mistake.
-    outs, drawn = _predict(digit.as_sketch(), show_layers, note)
-    return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), drawn, note)
+    outs, drawn = _predict(digit.as_sketch(), show_layers, note, max_columns)
+    # The canvas shows the digit on show (the visitor's old drawing beside another digit's answer misled),
+    # ready to be drawn on: a stroke then sends the canvas, preprocessed like any drawing.
+    canvas = digit.as_drawing(CANVAS)
+    shown = {"background": canvas, "layers": [], "composite": canvas}
+    return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), shown, drawn, note)
+
+
+def layout_for_width(width) -> int | None:
+    """The session's widest grid, from the browser window's width in CSS pixels (None: one row per block)."""
+    try:
+        return COMPACT_COLUMNS if 0 < float(width) < COMPACT_BELOW else None
+    except (TypeError, ValueError):
+        return None
 
 
 def checked_before_decoding(preprocess):
@@ -187,8 +206,9 @@ def sketchpad() -> gr.Sketchpad:
 
 def image_view(label: str, elem_id: str, show_label: bool = True) -> gr.HTML:
     """An output that shows one PNG data URL (or nothing), framed like gr.Image; the label also names it in the API."""
+    alt = html.escape(label).replace("`", "&#96;").replace("$", "&#36;")  # inside a JS template literal
     return gr.HTML(label=label, show_label=show_label, container=True, padding=show_label,
-                   elem_id=elem_id, html_template=IMAGE_TEMPLATE, js_on_load=None)
+                   elem_id=elem_id, html_template=IMAGE_TEMPLATE.replace("ALT", alt), js_on_load=None)
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our
@@ -202,8 +222,16 @@ SELECT_BRUSH_JS = """
     const brush = root.querySelector('button[aria-label="Brush"]');
     if (brush && !tools.some(b => b.classList.contains('highlight'))) brush.click();
   };
-  ensureBrush();
-  setInterval(ensureBrush, 300);
+  // Gradio gives the example digits alt="": name each by the digit in its file name.
+  const nameExamples = () => {
+    for (const img of document.querySelectorAll('#examples img:not([alt*="digit"])')) {
+      const digit = (img.getAttribute('src') || '').match(/digit(\\d)/);
+      if (digit) img.alt = `MNIST test digit ${digit[1]} (example)`;
+    }
+  };
+  const tick = () => { ensureBrush(); nameExamples(); };
+  tick();
+  setInterval(tick, 300);
 }
 """
 
@@ -281,11 +309,12 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                     with gr.Column():
                         gr.Markdown("conv1: the 12 learned 3x3 kernels (blue < 0 < red, one symmetric scale)")
                         gr.Image(conv1_kernels(MODEL), show_label=False, interactive=False, buttons=[],
-                                 elem_id="kernels", height="auto")
+                                 elem_id="kernels", height="auto", alt_text="conv1's 12 learned 3x3 kernels")
                     with gr.Column():
                         gr.Markdown("block1's 1x1 conv: how each of its 10 outputs mixes conv2's 20 channels")
                         gr.Image(one_by_one_mixing(MODEL), show_label=False, interactive=False, buttons=[],
-                                 elem_id="mixing", height="auto")
+                                 elem_id="mixing", height="auto",
+                                 alt_text="How block1's 1x1 conv mixes conv2's 20 channels into 10")
             if ev:
                 gr.Markdown("### Confusion matrix (rows: true digit, columns: predicted)")
                 gr.Dataframe(pd.DataFrame([[str(d), *row] for d, row in enumerate(ev["confusion_matrix"])],
@@ -303,21 +332,25 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
     # upload it a second time, and after a gallery click the canvas is not what is on show.
     drawn, note = gr.State(None), gr.State("")
     remembered = [drawn, note]
-    sketch.change(predict_and_remember, inputs=[sketch, show_layers], outputs=[*outputs, *remembered],
+    # Set once the page has loaded, from the window's width: API clients keep the default (one row a block).
+    max_columns, window_width = gr.State(None), gr.Number(visible=False)
+    demo.load(layout_for_width, inputs=[window_width], outputs=[max_columns], js="() => window.innerWidth",
+              api_name=False, show_progress="hidden")
+    sketch.change(predict_and_remember, inputs=[sketch, show_layers, max_columns], outputs=[*outputs, *remembered],
                   api_name="predict", api_description=PREDICT_API, show_progress="hidden", trigger_mode="always_last",
                   **MODEL_QUEUE).then(
         explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden", **MODEL_QUEUE)
-    show_layers.change(redo_remembered, inputs=[drawn, note, show_layers], outputs=[*outputs, every_layer],
+    show_layers.change(redo_remembered, inputs=[drawn, note, show_layers, max_columns], outputs=[*outputs, every_layer],
                        api_name=False, show_progress="hidden", **MODEL_QUEUE)
     if EXAMPLES:
         # Loading an example into the canvas does not fire its change event, so run predict after it.
-        examples.load_input_event.then(predict_and_explain, inputs=[sketch, show_layers],
+        examples.load_input_event.then(predict_and_explain, inputs=[sketch, show_layers, max_columns],
                                        outputs=[*outputs, why, *remembered], api_name=False,
                                        show_progress="hidden", **MODEL_QUEUE)
     if ev:
         # Scrolled to the prediction: the gallery is far down the Model tab, and the Draw tab opened at that
         # height showed only the feature maps, with the prediction and its note above the window.
-        gallery.select(analyze_misclassified, inputs=[show_layers], outputs=[*outputs, why, tabs, *remembered],
+        gallery.select(analyze_misclassified, inputs=[show_layers, max_columns], outputs=[*outputs, why, tabs, sketch, *remembered],
                        api_name=False, show_progress="hidden", **MODEL_QUEUE).then(
             None, js="() => document.querySelector('#prediction')?.scrollIntoView({block: 'start'})")
     # API clients send the drawing itself: they have no session state to point at.

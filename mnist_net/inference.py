@@ -17,6 +17,9 @@ from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 # size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
 # the larger PNGs cost ~3.5 ms of every stroke.
 BLOCK_CELL = 48
+# On a phone the page is one ~310 px column: a block's 10 maps in one row (524 px) were shrunk to 59%,
+# their labels to 5-6 px. Five maps a row (264 px; 16 maps as 4 x 4, 212 px) show at their own size.
+COMPACT_COLUMNS = 5
 
 BLOCK_TITLES = {
     "block1": "Block 1: conv 3x3 (12) > conv 3x3 (20) > conv 1x1 (10) > max-pool, 10 x 12 x 12",
@@ -105,10 +108,10 @@ def label_names(num_classes: int = 10) -> list[str]:
 
 
 @torch.inference_mode()
-def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
+def analyze(model: Net, image, with_layers: bool = False, max_columns: int | None = None) -> Analysis | None:
     """Run one image (or an already made `Sketch`) through preprocessing, the model and the renderers.
 
-    None for a blank canvas.
+    None for a blank canvas. max_columns: grids at most this many maps wide (COMPACT_COLUMNS for a phone).
     """
     sketch = as_sketch(image)
     if sketch is None:
@@ -121,7 +124,8 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
     for name, act in blocks.items():
         labels = label_names(act.shape[1]) if name == "block4" else None
         highlight = pred if name == "block4" else None
-        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL)
+        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL,
+                                                         max_columns=max_columns)
     layers = {}
     if with_layers:
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
@@ -130,8 +134,9 @@ def analyze(model: Net, image, with_layers: bool = False) -> Analysis | None:
             # The last one of block 4 is the class scores: labelled by digit, the prediction marked, as above.
             layers[block_name] = stack_titled([
                 (f"{name}: {' x '.join(map(str, t.shape))}",
-                 render_grid(t, **({"labels": label_names(t.shape[0]), "highlight": pred}
-                                   if block_name == "block4" and name == last else {}))[0])
+                 render_grid(t, max_columns=max_columns, **({"cell": BLOCK_CELL} if max_columns else {}),
+                             **({"labels": label_names(t.shape[0]), "highlight": pred}
+                                if block_name == "block4" and name == last else {}))[0])
                 for name, t in outs.items()])
     return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
 

@@ -125,14 +125,24 @@ def _frame(c: int, h: int, w: int, labels: tuple[str, ...], columns: int, highli
     return canvas, positions[0], step, factor, bar_y + bar_h + 1
 
 
+def grid_columns(c: int, max_columns: int | None = None) -> int:
+    """Columns for c maps: one row up to 10, else two rows; at most max_columns, with rows as full as can be."""
+    columns = c if c <= 10 else -(-c // 2)
+    if max_columns and columns > max_columns:
+        rows = -(-c // max_columns)
+        columns = -(-c // rows)  # 16 maps at most 5 wide: 4 rows of 4, not 5, 5, 5 and 1
+    return columns
+
+
 def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
                 cmap: str = "viridis", scale: tuple[float, float] | None = None,
-                highlight: int | None = None, cell: int = TARGET_CELL) -> tuple[np.ndarray, tuple[float, float]]:
+                highlight: int | None = None, cell: int = TARGET_CELL,
+                max_columns: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
     """C x H x W maps -> (RGB grid image, (lo, hi) colour scale); each map labelled, with a colour bar."""
     acts = acts.detach().float().cpu().numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts, np.float32)
     c, h, w = acts.shape
     labels = tuple(labels or [f"ch {i}" for i in range(c)])
-    columns = columns or (c if c <= 10 else -(-c // 2))
+    columns = columns or grid_columns(c, max_columns)
     template, origin, step, factor, text_y = _frame(c, h, w, labels, columns, highlight, cmap, cell)
     lo, hi = scale or block_scale(acts)
     coloured = colorize(acts, lo, hi, cmap)  # C x h x w x 3

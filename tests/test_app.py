@@ -101,9 +101,11 @@ def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_modul
         assert result.prediction == digit.predicted, digit.caption
         assert abs(result.probabilities[digit.predicted] - digit.confidence) < 1e-3, digit.caption
     first = wrong[0]
-    label, *images, status, why, tabs, drawn, note = app_module.analyze_misclassified(
-        False, gr.SelectData(None, {"index": 0, "value": None}))
+    label, *images, status, why, tabs, canvas, drawn, note = app_module.analyze_misclassified(
+        False, None, gr.SelectData(None, {"index": 0, "value": None}))
     assert max(label, key=label.get) == str(first.predicted) and why is not None
+    # The canvas shows the digit on show, not the visitor's last drawing.
+    np.testing.assert_array_equal(canvas["composite"], first.as_drawing(app_module.CANVAS))
     assert first.caption in note and status.startswith(note)
     np.testing.assert_array_equal(drawn.pixels, first.pixels / np.float32(255))
     # The "every layer" box redoes the digit on show (not the canvas), keeps its note, opens the layers.
@@ -113,6 +115,25 @@ def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_modul
     assert accordion.open is True
     assert app_module.redo_remembered(drawn, note, False)[-1].open is False
     assert app_module.redo_remembered(None, "", True)[-2] == app_module.EMPTY_MESSAGE
+
+
+def test_narrow_windows_get_grids_at_most_five_maps_wide(app_module):
+    from mnist_net.render import grid_columns
+
+    assert [grid_columns(c) for c in (10, 12, 16, 20)] == [10, 6, 8, 10]
+    assert [grid_columns(c, 5) for c in (1, 5, 10, 12, 16, 20)] == [1, 5, 5, 4, 4, 5]  # rows as full as can be
+    assert app_module.layout_for_width(390) == 5
+    assert [app_module.layout_for_width(w) for w in (1400, 600, 0, None, "wide", float("nan"))] == [None] * 6
+    example = str(app_module.EXAMPLES[0])
+    wide, compact = (app_module.predict(example, True) if m is None else
+                     app_module._predict(example, True, max_columns=m)[0] for m in (None, 5))
+    assert wide[0] == compact[0] and wide[-1] == compact[-1]  # same answer, same status
+    for i, (a, b) in enumerate(zip(wide[2:10], compact[2:10])):  # block grids, then the layer stacks
+        a, b = decode_data_url(a), decode_data_url(b)
+        assert a.shape[1] > 400 and b.shape[1] <= 300, (i, a.shape, b.shape)  # fits a phone at its own size
+    # A phone's session keeps its layout for every event: strokes, the box, examples, the gallery.
+    from mnist_net.inference import as_sketch
+    assert app_module.redo_remembered(as_sketch(example), "", False, 5)[2] == compact[2]
 
 
 def test_examples_follow_the_every_layer_box(app_module):
@@ -293,10 +314,34 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         expect(page.locator("#block1-layers img")).to_be_visible(timeout=20_000)
         expect(page.locator("#status")).to_contain_text(f"{first.caption} (not your drawing). Prediction: "
                                                         f"{first.predicted}")
+        # The canvas shows that digit (it kept the visitor's last drawing, the example 7, beside the answer) ...
+        shown = canvas_digit(canvas.screenshot())
+        assert correlation(shown, first.as_sketch().pixels) > 0.9
+        # ... and drawing on it reads the canvas again, now as the visitor's drawing.
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2 - 100, box["y"] + box["height"] / 2 + 100)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 2 - 95, box["y"] + box["height"] / 2 + 105)
+        page.mouse.up()
+        expect(page.locator("#status")).not_to_contain_text("not your drawing", timeout=20_000)
+        expect(page.locator("#status")).to_contain_text("Prediction: ")
+        # Every image says what it shows (they had alt="").
+        expect(page.locator("#block1-maps img")).to_have_attribute("alt", __import__("re").compile("^Block 1: conv"))
+        expect(page.locator("#examples img").first).to_have_attribute("alt", "MNIST test digit 7 (example)")
 
         # On a phone-sized screen the curves stack and the gallery wraps instead of overflowing.
         phone = browser.new_page(viewport={"width": 400, "height": 900})
         phone.goto(server, wait_until="load")
+        # The block grids show at their own size there, labels readable (one row of 10 maps was shrunk to
+        # 59%, its labels to 5-6 px; the accordion's padding leaves 98%), also after the every-layer box asked for the layers.
+        phone.locator("#examples button").first.click()
+        expect(phone.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+        phone.get_by_label(__import__("re").compile("Also show every layer")).check()
+        expect(phone.locator("#block1-layers img")).to_be_visible(timeout=20_000)
+        for name in ("block1-maps", "block2-maps", "block3-maps", "block4-maps", "block1-layers"):
+            natural, shown_width = phone.locator(f"#{name} img").evaluate(
+                "e => [e.naturalWidth, e.getBoundingClientRect().width]")
+            assert shown_width >= 0.95 * natural, (name, natural, shown_width)
         phone.get_by_role("tab", name="Model").click()
         expect(phone.locator("#misclassified img").first).to_be_visible(timeout=20_000)
         grid = phone.locator("#misclassified .grid-container")
@@ -309,6 +354,22 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
             " >= e.querySelector('img').getBoundingClientRect().bottom - 1")
         assert phone.locator("#accuracy-plot").evaluate("e => e.getBoundingClientRect().width") >= 300
         browser.close()
+
+
+def canvas_digit(shot: bytes) -> np.ndarray:
+    """The 28x28 digit on a screenshot of the sketchpad's canvas: its centre, without the tool buttons."""
+    from mnist_net.sketch import preprocess
+
+    img = Image.open(io.BytesIO(shot)).convert("RGB")
+    w, h = img.size
+    side = int(h * 0.8)  # the drawing square is ~0.83 of the editor's height, the toolbar above it
+    return preprocess(img.crop(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2))).pixels
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two images' pixels (1: the same picture up to brightness and contrast)."""
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
 
 
 def save_screenshot(shot: Path, name: str) -> None:
