@@ -14,6 +14,7 @@ import torch
 
 from mnist_net.artifacts import save_curves, sibling, write_json
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
+from mnist_net.cli import silence_stdout
 from mnist_net import evaluate as evaluation
 from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import Net, count_parameters, summary_text
@@ -27,6 +28,10 @@ class Diverged(Exception):
     def __init__(self, epoch: int, train_loss: float, test_loss: float):
         super().__init__(f"training diverged in epoch {epoch} (training loss {train_loss:.4g}, test loss "
                          f"{test_loss:.4g}); the learning rate is too high for this run: try a smaller --lr.")
+
+
+class OutputClosed(Exception):
+    """stdout's reader has gone (`python train.py | head`): the run stops as after Ctrl-C, its epochs saved."""
 
 
 def unfinished_run(last_path: Path) -> str | None:
@@ -245,6 +250,15 @@ def main(argv=None) -> int:
               f"read); the best of the epochs from now on is saved there.", file=sys.stderr)
         best["acc"], best["epoch"] = -1.0, None
     started = time.perf_counter()
+    output = {"closed": False}
+
+    def log(text):
+        # fit prints an epoch's line before on_epoch_end saves the epoch: a closed stdout must not lose it.
+        try:
+            sys.stdout.write(text + "\n")  # print's output in one write: the line and its newline fail together
+        except BrokenPipeError:
+            silence_stdout()
+            output["closed"] = True
 
     def on_epoch_end(epoch, history, model, state):
         if not all(math.isfinite(v) for v in (history.train_loss[-1], history.test_loss[-1])):
@@ -267,17 +281,24 @@ def main(argv=None) -> int:
             for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
                 stale.unlink(missing_ok=True)
             best["cleared"] = True
+        if output["closed"] and epoch < args.epochs:
+            raise OutputClosed  # now that this epoch is saved; after the last one the run ends as usual
 
     interrupted = diverged = False
+    stopped_code = 130  # a run stopped early exits as Ctrl-C does, or with 1 for a closed stdout, as after `| head`
     try:
         fit(model, train, test, recipe, args.epochs, args.batch_size, args.seed,
             progress=not args.no_progress, on_epoch_end=on_epoch_end, resume_state=resume_state,
-            cuda_graph=not args.no_cuda_graph)
+            log=log, cuda_graph=not args.no_cuda_graph)
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved."
                                    if "history" in record else "no epoch finished in this session."),
               file=sys.stderr)
+    except OutputClosed:
+        interrupted, stopped_code = True, 1
+        print("Stopped: the output was closed (its reader has gone); the best weights and metrics of the "
+              "finished epochs are saved.", file=sys.stderr)
     except Diverged as e:  # the best weights of the finished epochs are still evaluated and described below
         diverged = True
         # Resuming would diverge again, step for step: the checkpoint has no use left.
@@ -294,7 +315,7 @@ def main(argv=None) -> int:
                   + (f" Resume with: python train.py --resume {shlex.quote(str(last_path))}" if interrupted else ""), file=sys.stderr)
         else:
             print("Nothing was saved.", file=sys.stderr)
-        return 130 if interrupted else 1
+        return stopped_code if interrupted else 1
     record["interrupted"], record["diverged"] = interrupted, diverged
     record["wall_seconds"] = round(time.perf_counter() - started, 2)
     try:
@@ -319,8 +340,8 @@ def main(argv=None) -> int:
           f"curves to {curves_path}, evaluation to {' and '.join(str(p) for p in eval_paths)}")
     if interrupted:
         print(f"Resume with: python train.py --resume {shlex.quote(str(last_path))}", file=sys.stderr)
-        return 130
-    return 1 if diverged else 0
+        return stopped_code
+    return 1 if diverged or output["closed"] else 0
 
 
 def _interrupt(signum, frame):
@@ -329,8 +350,16 @@ def _interrupt(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)
+    # Line by line, as on a terminal: through a pipe each epoch's line shows when it is printed (`| tee`), and
+    # a reader that has gone (`| head`) is noticed at the next line, not at the end of the run (8 KB buffered).
+    sys.stdout.reconfigure(line_buffering=True)
     try:
-        sys.exit(main())
+        code = main()
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
     except KeyboardInterrupt:  # before training started or after it ended (loading data, the final evaluation)
         print("\nInterrupted.", file=sys.stderr)
-        sys.exit(130)
+        code = 130
+    except BrokenPipeError:  # stdout's reader has gone outside training (before it, or with every file written)
+        silence_stdout()
+        code = 1
+    sys.exit(code)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
+from .cli import silence_stdout
 from .artifacts import write_json
 from .checkpoint import atomic_write_bytes
 from .data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
@@ -123,7 +124,12 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        code = main()
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
-        sys.exit(130)
+        code = 130
+    except BrokenPipeError:  # stdout's reader has gone (`| head -1`): end quietly, as a pipeline expects
+        silence_stdout()
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,77 @@
+"""train.py and python -m mnist_net.evaluate as real processes: what a pipe closed by its reader does to them."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def env_with(unbuffered: bool) -> dict:
+    """The environment with stdout unbuffered (PYTHONUNBUFFERED=1, as here) or block-buffered (Python's default)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return {**env, "PYTHONUNBUFFERED": "1"} if unbuffered else env
+
+
+def run_with_closed_stdout(args: list[str], unbuffered: bool) -> subprocess.CompletedProcess:
+    """Run with a stdout whose reader has gone before anything is written (`| true`, or `| head` done reading)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, *args], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=env_with(unbuffered), timeout=120)
+    finally:
+        os.close(write_end)
+
+
+def assert_quiet_end(stderr: str) -> None:
+    # "Exception ignored": Python's own flush of a block-buffered stdout at exit hitting the closed pipe.
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+@pytest.mark.parametrize("unbuffered", [True, False], ids=["unbuffered", "buffered"])
+def test_evaluate_ends_quietly_when_its_reader_has_gone(data_dir, unbuffered):
+    proc = run_with_closed_stdout(["-m", "mnist_net.evaluate", "--data-dir", data_dir], unbuffered)
+    assert_quiet_end(proc.stderr)
+    assert proc.returncode == 1
+
+
+def test_train_ends_quietly_before_training_when_its_reader_has_gone(tmp_path, data_dir):
+    # Block-buffered (Python's default for a pipe): train.py prints line by line, so the closed pipe is
+    # noticed at the first line, before training, instead of at the end of the run.
+    out = tmp_path / "w.pt"
+    proc = run_with_closed_stdout(["train.py", "--train-subset", "256", "--epochs", "1", "--no-progress",
+                                   "--device", "cpu", "--data-dir", data_dir, "--out", str(out)], unbuffered=False)
+    assert_quiet_end(proc.stderr)
+    assert proc.returncode == 1
+    assert list(tmp_path.rglob("*.pt")) == []  # stopped before training: nothing replaced
+
+
+def test_train_stops_like_ctrl_c_with_its_epochs_saved_when_its_reader_goes_during_training(tmp_path, data_dir):
+    out = tmp_path / "w.pt"
+    proc = subprocess.Popen([sys.executable, "train.py", "--train-subset", "256", "--epochs", "3", "--no-progress",
+                             "--device", "cpu", "--data-dir", data_dir, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with(True))
+    try:
+        for line in proc.stdout:  # `| head`: read up to the first epoch's line, then go
+            if line.startswith("Test set:"):
+                break
+        else:
+            pytest.fail(f"no epoch line: {proc.communicate(timeout=60)}")
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert_quiet_end(stderr)
+    assert proc.returncode == 1 and "Stopped: the output was closed" in stderr and "--resume" in stderr, stderr
+    metrics = json.loads(out.with_name("w.metrics.json").read_text())
+    # Epoch 1's line was read; epoch 2's could not be written, and epoch 2 is saved before the run stops.
+    assert metrics["interrupted"] and metrics["epochs_done"] == 2
+    evaluation = json.loads(out.with_name("w.eval.json").read_text())
+    assert evaluation["correct"] == metrics["history"]["test_correct"][metrics["best_epoch"] - 1]
+    assert out.with_name("w.last.pt").exists() and out.with_name("w.curves.png").exists()
