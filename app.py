@@ -16,7 +16,7 @@ import pandas as pd
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
 from mnist_net.explain import conv1_kernels, one_by_one_mixing
-from mnist_net.inference import (BLOCK_TITLES, COMPACT_COLUMNS, analyze, check_image_file, configure_for_serving,
+from mnist_net.inference import (BLOCK_TITLES, analyze, check_image_file, configure_for_serving,
                                  saliency_view)
 from mnist_net.model import Net
 from mnist_net.render import png_data_url
@@ -38,20 +38,24 @@ QUEUE_SIZE = 256
 # The images of every stroke travel inside the answer as PNG data URLs shown by gr.HTML. As gr.Image
 # outputs, Gradio wrote each to its file cache and checked each path (~5 ms an image here, on top of
 # encoding) and the page then fetched each file: the server took ~66 ms per stroke instead of ~36.
-# The alt text is the output's name, so that a screen reader says what each image is.
-IMAGE_TEMPLATE = '${value ? `<img src="${value}" alt="ALT" style="max-width:100%;height:auto;display:block;margin:0 auto">` : ""}'
+# The alt text is the output's name, so that a screen reader says what each image is. Without an image the
+# frame says what will appear there: empty frames looked like a page that had failed to load.
+IMAGE_TEMPLATE = ('${value ? `<img src="${value}" alt="ALT" style="max-width:100%;height:auto;display:block;margin:0 auto">`'
+                  ' : `<p style="opacity:0.6;text-align:center;margin:1.5em 0.5em">PLACEHOLDER</p>`}')
 # Every prediction still leaves the uploaded drawing in Gradio's cache, which Gradio keeps until the
 # server stops unless told otherwise: a busy Space would fill its disk. Every 15 minutes, files a request
 # made more than an hour ago are deleted (the Model tab's and the examples' files are kept).
 DELETE_CACHE = (15 * 60, 60 * 60)
 # What "Use via API" says of the two endpoints (Gradio would show the handlers' docstrings, written for us).
 PREDICT_API = ("Read a drawn digit: the top-3 label, what the network sees (28x28), the feature maps of blocks 1-4, "
-               "each block layer by layer when the second input is true, and the status line. Images are PNG data URLs.")
+               "each block layer by layer when the second input is true, and the status line. Images are PNG data URLs. "
+               "Send the image inside the sketchpad's dict, as its composite or its background: a bare image file is "
+               "read as an empty canvas.")
 EXPLAIN_API = "Saliency of the predicted digit over the input (SmoothGrad), as a PNG data URL."
 # Below this width the two curves stack instead of sharing a row: side by side on a phone, the accuracy
 # plot's long title left it no room to draw in.
 PLOT_MIN_WIDTH = 320
-# Windows narrower than this get grids at most COMPACT_COLUMNS maps wide: there the page is one column,
+# Windows narrower than this get the compact grids (at most 5 maps wide): there the page is one column,
 # too narrow for block 1's 524 px row, which the browser shrank, labels and all.
 COMPACT_BELOW = 600
 # The misclassified gallery's fixed 8 columns overflowed a phone's screen: as many ~100 px columns as fit.
@@ -74,17 +78,22 @@ def _load() -> tuple[Net | None, str | None]:
 configure_for_serving()
 MODEL, MODEL_ERROR = _load()
 REPORT = load_report(WEIGHTS)
+# Weights from a quick try (say 10% accurate) miss thousands of digits: all 9,023 of one such run made the
+# app take 25 s to start and 1.2 GB. The gallery shows the most confident mistakes, the worst ones.
+GALLERY_MAX = 100
+GALLERY = (REPORT.misclassified if len(REPORT.misclassified) <= GALLERY_MAX else
+           sorted(REPORT.misclassified, key=lambda d: -d.confidence)[:GALLERY_MAX])
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
 BLOCKS = list(BLOCK_TITLES)
 N_IMAGES = 1 + 2 * len(BLOCKS)  # input view, block grids, layer stacks
 
 
-def _predict(subject, show_layers: bool, note: str = "", max_columns: int | None = None):
+def _predict(subject, show_layers: bool, note: str = "", compact: bool = False):
     """predict's outputs, plus the preprocessed drawing (None when there is nothing to explain).
 
     subject: a sketchpad value or image, or a `Sketch` (a drawing already preprocessed, a test digit);
     note: said before the status line, for subjects that are not the visitor's drawing;
-    max_columns: the widest grid, in maps (the session's screen, see `layout_for_width`).
+    compact: grids laid out for a phone (the session's screen, see `compact_layout`).
     """
     def only_status(text: str):  # no label and no images, just the status line
         return (None,) * (1 + N_IMAGES) + (text,), None
@@ -92,7 +101,7 @@ def _predict(subject, show_layers: bool, note: str = "", max_columns: int | None
     if MODEL is None:
         return only_status(f"**The model could not be loaded.** {MODEL_ERROR}")
     try:
-        result = analyze(MODEL, subject, with_layers=bool(show_layers), max_columns=max_columns)
+        result = analyze(MODEL, subject, with_layers=bool(show_layers), compact=bool(compact))
     except SketchError as e:
         return only_status(f"**Could not read this image.** {e}")
     if result is None:
@@ -115,9 +124,9 @@ def predict(sketch, show_layers: bool = False):
 # The Draw tab's outputs always show one subject: the last drawing, example or misclassified test digit.
 # The UI keeps it in session state as the preprocessed `Sketch` (plus a note for a test digit), so the
 # saliency and the "every layer" box redo exactly what is shown, without a second upload of the canvas.
-def predict_and_remember(sketch, show_layers: bool = False, max_columns: int | None = None):
+def predict_and_remember(sketch, show_layers: bool = False, compact: bool = False):
     """predict, also keeping the 28x28 drawing in the session (the canvas is now the subject)."""
-    outs, drawn = _predict(sketch, show_layers, max_columns=max_columns)
+    outs, drawn = _predict(sketch, show_layers, compact=compact)
     return (*outs, drawn, "")
 
 
@@ -137,25 +146,25 @@ def explain_remembered(drawn):
     return None if drawn is None or MODEL is None else png_data_url(saliency_view(MODEL, drawn)[0])
 
 
-def redo_remembered(drawn, note: str, show_layers: bool, max_columns: int | None = None):
+def redo_remembered(drawn, note: str, show_layers: bool, compact: bool = False):
     """The "every layer" box: the subject on show again, with or without every layer, that section opened."""
-    outs, _ = _predict(drawn, show_layers, note, max_columns)
+    outs, _ = _predict(drawn, show_layers, note, compact)
     return (*outs, gr.Accordion(open=bool(show_layers)))
 
 
-def predict_and_explain(sketch, show_layers: bool = False, max_columns: int | None = None):
+def predict_and_explain(sketch, show_layers: bool = False, compact: bool = False):
     """predict, then explain: for clicks on examples, which do not fire the canvas' change event."""
-    outs, drawn = _predict(sketch, show_layers, max_columns=max_columns)
+    outs, drawn = _predict(sketch, show_layers, compact=compact)
     return (*outs, explain_remembered(drawn), drawn, "")
 
 
-def analyze_misclassified(show_layers: bool, max_columns: int | None, evt: gr.SelectData):
+def analyze_misclassified(show_layers: bool, compact: bool, evt: gr.SelectData):
     """Show a misclassified test digit on the Draw tab, fed to the network exactly as the evaluation fed it."""
-    digit = REPORT.misclassified[evt.index]
+    digit = GALLERY[evt.index]
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
     # Not through the canvas: preprocessing would crop and re-centre the digit, and 10 of the 42 would
     # then get another answer (9 the right one), so the gallery would not show the recorded mistake.
-    outs, drawn = _predict(digit.as_sketch(), show_layers, note, max_columns)
+    outs, drawn = _predict(digit.as_sketch(), show_layers, note, compact)
     # The canvas shows the digit on show (the visitor's old drawing beside another digit's answer misled),
     # ready to be drawn on: a stroke then sends the canvas, preprocessed like any drawing.
     canvas = digit.as_drawing(CANVAS)
@@ -163,12 +172,12 @@ def analyze_misclassified(show_layers: bool, max_columns: int | None, evt: gr.Se
     return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), shown, drawn, note)
 
 
-def layout_for_width(width) -> int | None:
-    """The session's widest grid, from the browser window's width in CSS pixels (None: one row per block)."""
+def compact_layout(width) -> bool:
+    """Whether a browser window this wide (CSS pixels) gets the grids laid out for a phone."""
     try:
-        return COMPACT_COLUMNS if 0 < float(width) < COMPACT_BELOW else None
+        return 0 < float(width) < COMPACT_BELOW
     except (TypeError, ValueError):
-        return None
+        return False
 
 
 def checked_before_decoding(preprocess):
@@ -204,11 +213,16 @@ def sketchpad() -> gr.Sketchpad:
     return pad
 
 
-def image_view(label: str, elem_id: str, show_label: bool = True) -> gr.HTML:
-    """An output that shows one PNG data URL (or nothing), framed like gr.Image; the label also names it in the API."""
-    alt = html.escape(label).replace("`", "&#96;").replace("$", "&#36;")  # inside a JS template literal
+def _template_text(text: str) -> str:
+    """text for IMAGE_TEMPLATE: HTML-escaped, and inert inside its JavaScript template literal."""
+    return html.escape(text).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+
+
+def image_view(label: str, elem_id: str, placeholder: str, show_label: bool = True) -> gr.HTML:
+    """An output that shows one PNG data URL (or the placeholder), framed like gr.Image; the label names it in the API."""
+    template = IMAGE_TEMPLATE.replace("ALT", _template_text(label)).replace("PLACEHOLDER", _template_text(placeholder))
     return gr.HTML(label=label, show_label=show_label, container=True, padding=show_label,
-                   elem_id=elem_id, html_template=IMAGE_TEMPLATE.replace("ALT", alt), js_on_load=None)
+                   elem_id=elem_id, html_template=template, js_on_load=None)
 
 
 # Gradio 6's sketchpad opens with no tool selected ("select the draw tool to start") and, in our
@@ -235,6 +249,15 @@ SELECT_BRUSH_JS = """
 }
 """
 
+# After a click far from the answer (an example on a phone, the gallery on the Model tab), bring it into view.
+SHOW_PREDICTION_JS = """
+() => {
+  const answer = document.querySelector('#prediction');
+  const top = answer ? answer.getBoundingClientRect().top : 0;
+  if (answer && (top < 0 || top > window.innerHeight - 120)) answer.scrollIntoView({block: 'start'});
+}
+"""
+
 with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown(
         "# How a 14,120-parameter CNN reads your digit\n"
@@ -251,31 +274,42 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                     sketch = sketchpad()
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)",
                                               value=False)
+                    # Beside the canvas, not under the feature maps: on a phone, a tap there left the canvas and
+                    # the answer ~1000 px above the screen.
+                    if EXAMPLES:
+                        examples = gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch],
+                                               cache_examples=False, api_name=False,
+                                               label="Real MNIST test digits (click one)", elem_id="examples")
                 with gr.Column(scale=1, min_width=300):
                     label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+                    # Side by side where both fit at their own size (224 px), else one above the other: on a
+                    # phone, side by side shrank each to 105 px and the saliency scale to ~4 px text.
                     with gr.Row():
-                        seen = image_view("What the network sees (28x28)", "seen")
-                        why = image_view("Why (saliency of the prediction)", "saliency")
+                        with gr.Column(min_width=240):
+                            seen = image_view("What the network sees (28x28)", "seen", "The 28x28 input appears here.")
+                        with gr.Column(min_width=240):
+                            why = image_view("Why (saliency of the prediction)", "saliency",
+                                             "What raised and lowered the score appears here.")
             status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
             gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
                         "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
                         "the bar under it gives the scale. **Feature maps:** each grid shows one block's channels "
                         "on one colour scale (dark = low, yellow = high; the bar under each grid gives the numbers).")
             block_images, layer_images = [], []
-            with gr.Row():
-                for pair in (BLOCKS[:2], BLOCKS[2:]):
-                    with gr.Column():
-                        for name in pair:
+            # Rows of two, so that the blocks read in order, left to right (as columns they read 1, 3, 2, 4).
+            for pair in (BLOCKS[:2], BLOCKS[2:]):
+                with gr.Row():
+                    for name in pair:
+                        with gr.Column():
                             # Title as Markdown: an image label would cover the first channels' labels.
                             gr.Markdown(f"**{BLOCK_TITLES[name]}**")
                             block_images.append(image_view(f"{BLOCK_TITLES[name]} (feature maps)", f"{name}-maps",
+                                                           "Draw a digit to see this block's feature maps.",
                                                            show_label=False))
             with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False) as every_layer:
                 for name in BLOCKS:
-                    layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers"))
-            if EXAMPLES:
-                examples = gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[sketch], cache_examples=False,
-                                       api_name=False, label="Real MNIST test digits (click one)", elem_id="examples")
+                    layer_images.append(image_view(f"{name}, layer by layer", f"{name}-layers",
+                                                   "Tick the box under the canvas to see each layer of this block."))
 
         outputs = [label, seen, *block_images, *layer_images, status]
 
@@ -320,9 +354,11 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 gr.Dataframe(pd.DataFrame([[str(d), *row] for d, row in enumerate(ev["confusion_matrix"])],
                                           columns=["true \\ predicted", *[str(d) for d in range(10)]]),
                              interactive=False, elem_id="confusion")
-                gr.Markdown(f"### The {len(REPORT.misclassified)} misclassified test digits "
+                shown = (f"The {len(GALLERY)}" if len(GALLERY) == len(REPORT.misclassified) else
+                         f"The {len(GALLERY)} most confident of the {len(REPORT.misclassified):,}")
+                gr.Markdown(f"### {shown} misclassified test digits "
                             "(true \u2192 predicted, confidence; click one to analyse it on the Draw tab)")
-                gallery = gr.Gallery([(d.as_drawing(112), d.short_caption) for d in REPORT.misclassified],
+                gallery = gr.Gallery([(d.as_drawing(112), d.short_caption) for d in GALLERY],
                                      columns=8, height="auto", allow_preview=False, elem_id="misclassified",
                                      label="Misclassified test digits", show_label=False)
     demo.load(None, js=SELECT_BRUSH_JS)
@@ -333,26 +369,26 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
     drawn, note = gr.State(None), gr.State("")
     remembered = [drawn, note]
     # Set once the page has loaded, from the window's width: API clients keep the default (one row a block).
-    max_columns, window_width = gr.State(None), gr.Number(visible=False)
-    demo.load(layout_for_width, inputs=[window_width], outputs=[max_columns], js="() => window.innerWidth",
+    compact, window_width = gr.State(False), gr.Number(visible=False)
+    demo.load(compact_layout, inputs=[window_width], outputs=[compact], js="() => window.innerWidth",
               api_name=False, show_progress="hidden")
-    sketch.change(predict_and_remember, inputs=[sketch, show_layers, max_columns], outputs=[*outputs, *remembered],
+    sketch.change(predict_and_remember, inputs=[sketch, show_layers, compact], outputs=[*outputs, *remembered],
                   api_name="predict", api_description=PREDICT_API, show_progress="hidden", trigger_mode="always_last",
                   **MODEL_QUEUE).then(
         explain_remembered, inputs=[drawn], outputs=[why], api_name=False, show_progress="hidden", **MODEL_QUEUE)
-    show_layers.change(redo_remembered, inputs=[drawn, note, show_layers, max_columns], outputs=[*outputs, every_layer],
+    show_layers.change(redo_remembered, inputs=[drawn, note, show_layers, compact], outputs=[*outputs, every_layer],
                        api_name=False, show_progress="hidden", **MODEL_QUEUE)
     if EXAMPLES:
         # Loading an example into the canvas does not fire its change event, so run predict after it.
-        examples.load_input_event.then(predict_and_explain, inputs=[sketch, show_layers, max_columns],
+        examples.load_input_event.then(predict_and_explain, inputs=[sketch, show_layers, compact],
                                        outputs=[*outputs, why, *remembered], api_name=False,
-                                       show_progress="hidden", **MODEL_QUEUE)
+                                       show_progress="hidden", **MODEL_QUEUE).then(None, js=SHOW_PREDICTION_JS)
     if ev:
         # Scrolled to the prediction: the gallery is far down the Model tab, and the Draw tab opened at that
         # height showed only the feature maps, with the prediction and its note above the window.
-        gallery.select(analyze_misclassified, inputs=[show_layers, max_columns], outputs=[*outputs, why, tabs, sketch, *remembered],
+        gallery.select(analyze_misclassified, inputs=[show_layers, compact], outputs=[*outputs, why, tabs, sketch, *remembered],
                        api_name=False, show_progress="hidden", **MODEL_QUEUE).then(
-            None, js="() => document.querySelector('#prediction')?.scrollIntoView({block: 'start'})")
+            None, js=SHOW_PREDICTION_JS)
     # API clients send the drawing itself: they have no session state to point at.
     gr.Button(visible=False).click(explain, inputs=[sketch], outputs=[why], api_name="explain",
                                    api_description=EXPLAIN_API, **MODEL_QUEUE)

@@ -10,16 +10,19 @@ from PIL import Image
 
 from .explain import saliency, saliency_overlay
 from .model import Net
-from .render import input_image, layer_outputs, render_grid, stack_titled
+from .render import TARGET_CELL, input_image, layer_outputs, render_grid, stack_titled
 from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
 # Block grids are drawn with ~48 px maps so that they fit a half-width column (~430 px) at their own
 # size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
 # the larger PNGs cost ~3.5 ms of every stroke.
 BLOCK_CELL = 48
-# On a phone the page is one ~310 px column: a block's 10 maps in one row (524 px) were shrunk to 59%,
-# their labels to 5-6 px. Five maps a row (264 px; 16 maps as 4 x 4, 212 px) show at their own size.
+# compact: for a phone, where the page is one ~310 px column: a block's 10 maps in one row (524 px) were
+# shrunk to 59%, their labels to 5-6 px. Five maps a row (264 px; 16 maps as 4 x 4, 212 px) show at their
+# own size, and so do the layer stacks at four maps a row (at most ~250 px).
 COMPACT_COLUMNS = 5
+COMPACT_LAYER_COLUMNS = 4
+COMPACT_LAYER_CELL = 56
 
 BLOCK_TITLES = {
     "block1": "Block 1: conv 3x3 (12) > conv 3x3 (20) > conv 1x1 (10) > max-pool, 10 x 12 x 12",
@@ -108,10 +111,10 @@ def label_names(num_classes: int = 10) -> list[str]:
 
 
 @torch.inference_mode()
-def analyze(model: Net, image, with_layers: bool = False, max_columns: int | None = None) -> Analysis | None:
+def analyze(model: Net, image, with_layers: bool = False, compact: bool = False) -> Analysis | None:
     """Run one image (or an already made `Sketch`) through preprocessing, the model and the renderers.
 
-    None for a blank canvas. max_columns: grids at most this many maps wide (COMPACT_COLUMNS for a phone).
+    None for a blank canvas. compact: grids laid out for a phone's width (see COMPACT_COLUMNS).
     """
     sketch = as_sketch(image)
     if sketch is None:
@@ -125,16 +128,20 @@ def analyze(model: Net, image, with_layers: bool = False, max_columns: int | Non
         labels = label_names(act.shape[1]) if name == "block4" else None
         highlight = pred if name == "block4" else None
         rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL,
-                                                         max_columns=max_columns)
+                                                         max_columns=COMPACT_COLUMNS if compact else None)
     layers = {}
     if with_layers:
+        columns, base_cell = (COMPACT_LAYER_COLUMNS, COMPACT_LAYER_CELL) if compact else (None, TARGET_CELL)
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
             last = next(reversed(outs))
+            # One enlargement for the whole block, so that a map drawn smaller is smaller: sized per layer,
+            # conv1's 26x26 maps came out at 52 px and conv2's 24x24 ones at 72.
+            factor = max(1, base_cell // max(max(t.shape[1:]) for t in outs.values()))
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
             # The last one of block 4 is the class scores: labelled by digit, the prediction marked, as above.
             layers[block_name] = stack_titled([
                 (f"{name}: {' x '.join(map(str, t.shape))}",
-                 render_grid(t, max_columns=max_columns, **({"cell": BLOCK_CELL} if max_columns else {}),
+                 render_grid(t, max_columns=columns, cell=factor * max(t.shape[1:]),
                              **({"labels": label_names(t.shape[0]), "highlight": pred}
                                 if block_name == "block4" and name == last else {}))[0])
                 for name, t in outs.items()])

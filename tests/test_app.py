@@ -102,7 +102,7 @@ def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_modul
         assert abs(result.probabilities[digit.predicted] - digit.confidence) < 1e-3, digit.caption
     first = wrong[0]
     label, *images, status, why, tabs, canvas, drawn, note = app_module.analyze_misclassified(
-        False, None, gr.SelectData(None, {"index": 0, "value": None}))
+        False, False, gr.SelectData(None, {"index": 0, "value": None}))
     assert max(label, key=label.get) == str(first.predicted) and why is not None
     # The canvas shows the digit on show, not the visitor's last drawing.
     np.testing.assert_array_equal(canvas["composite"], first.as_drawing(app_module.CANVAS))
@@ -118,22 +118,35 @@ def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_modul
 
 
 def test_narrow_windows_get_grids_at_most_five_maps_wide(app_module):
+    from mnist_net.inference import as_sketch
     from mnist_net.render import grid_columns
 
     assert [grid_columns(c) for c in (10, 12, 16, 20)] == [10, 6, 8, 10]
     assert [grid_columns(c, 5) for c in (1, 5, 10, 12, 16, 20)] == [1, 5, 5, 4, 4, 5]  # rows as full as can be
-    assert app_module.layout_for_width(390) == 5
-    assert [app_module.layout_for_width(w) for w in (1400, 600, 0, None, "wide", float("nan"))] == [None] * 6
+    assert app_module.compact_layout(390) is True
+    assert [app_module.compact_layout(w) for w in (1400, 600, 0, None, "wide", float("nan"))] == [False] * 6
     example = str(app_module.EXAMPLES[0])
-    wide, compact = (app_module.predict(example, True) if m is None else
-                     app_module._predict(example, True, max_columns=m)[0] for m in (None, 5))
+    wide, compact = (app_module._predict(example, True, compact=c)[0] for c in (False, True))
     assert wide[0] == compact[0] and wide[-1] == compact[-1]  # same answer, same status
     for i, (a, b) in enumerate(zip(wide[2:10], compact[2:10])):  # block grids, then the layer stacks
         a, b = decode_data_url(a), decode_data_url(b)
-        assert a.shape[1] > 400 and b.shape[1] <= 300, (i, a.shape, b.shape)  # fits a phone at its own size
+        assert a.shape[1] > 330 and b.shape[1] <= 270, (i, a.shape, b.shape)  # fits a phone at its own size
     # A phone's session keeps its layout for every event: strokes, the box, examples, the gallery.
-    from mnist_net.inference import as_sketch
-    assert app_module.redo_remembered(as_sketch(example), "", False, 5)[2] == compact[2]
+    assert app_module.redo_remembered(as_sketch(example), "", False, True)[2] == compact[2]
+
+
+def test_every_layer_of_a_block_is_drawn_at_one_scale(app_module):
+    from mnist_net.inference import analyze
+
+    result = analyze(app_module.MODEL, str(app_module.EXAMPLES[0]), with_layers=True)
+    stack = result.layers["block1"]
+    # The first map of each layer, found as the first non-white run under each title: conv1, relu, bn (26x26),
+    # conv2, relu, bn (24x24), conv 1x1 (24x24), pool (12x12): one enlargement, 2x, for all of them.
+    column = stack[:, 4 + 5]  # a pixel column inside every layer's first map (each grid starts at x = 4)
+    coloured = (np.abs(column.astype(int) - 255).sum(axis=1) > 0) & (column.std(axis=1) > 0)
+    edges = np.flatnonzero(np.diff(np.r_[0, coloured.astype(int), 0]))
+    heights = sorted(set((edges[1::2] - edges[::2]).tolist()))
+    assert {52, 48, 24} <= set(heights), heights
 
 
 def test_examples_follow_the_every_layer_box(app_module):
@@ -251,6 +264,9 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         # No clicking on any tool: a visitor draws the moment the page opens.
         expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(
             __import__("re").compile("highlight"), timeout=10_000)
+        # Before any drawing, each frame says what will appear in it (empty frames looked broken).
+        expect(page.locator("#block1-maps")).to_contain_text("Draw a digit to see this block's feature maps.")
+        expect(page.locator("#seen")).to_contain_text("The 28x28 input appears here.")
         box = canvas.bounding_box()
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         # A "7": a top bar, then a long diagonal down to the left.
@@ -266,6 +282,10 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
             img = page.locator(f"#{name}-maps img")
             expect(img).to_be_visible(timeout=10_000)
             assert img.evaluate("el => el.naturalWidth") > 100
+        # The blocks read in order: 1 | 2 in a row, 3 | 4 under them (as two columns they read 1, 3, 2, 4).
+        b1, b2, b3, b4 = (page.locator(f"#block{i}-maps").bounding_box() for i in (1, 2, 3, 4))
+        assert b2["x"] > b1["x"] + b1["width"] / 2 and abs(b2["y"] - b1["y"]) < 5, (b1, b2)
+        assert b3["y"] > max(b1["y"] + b1["height"], b2["y"] + b2["height"]) and b4["x"] > b3["x"], (b3, b4)
         expect(page.locator("#seen img")).to_be_visible()
         expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
         shot = tmp_path / "app-drawn-7.png"
@@ -336,9 +356,14 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         # 59%, its labels to 5-6 px; the accordion's padding leaves 98%), also after the every-layer box asked for the layers.
         phone.locator("#examples button").first.click()
         expect(phone.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+        # The answer is on screen after the tap (the examples sat under the feature maps, the answer ~1000 px
+        # above the screen), and the input and saliency views are not shrunk side by side (105 px each).
+        expect(phone.locator("#prediction")).to_be_in_viewport(timeout=10_000)
+        expect(phone.locator("#saliency img")).to_be_visible(timeout=20_000)
         phone.get_by_label(__import__("re").compile("Also show every layer")).check()
         expect(phone.locator("#block1-layers img")).to_be_visible(timeout=20_000)
-        for name in ("block1-maps", "block2-maps", "block3-maps", "block4-maps", "block1-layers"):
+        for name in ("seen", "saliency", "block1-maps", "block2-maps", "block3-maps", "block4-maps", "block1-layers",
+                     "block4-layers"):
             natural, shown_width = phone.locator(f"#{name} img").evaluate(
                 "e => [e.naturalWidth, e.getBoundingClientRect().width]")
             assert shown_width >= 0.95 * natural, (name, natural, shown_width)
