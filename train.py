@@ -1,10 +1,18 @@
 """Reproduce the assignment run: python train.py [--recipe reliable|assignment] [--seed N] ..."""
 from __future__ import annotations
 
+import signal
+
+from mnist_net.cli import ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout
+
+if __name__ == "__main__":
+    # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
+    # ends the program with one line, not with a traceback from inside torch.
+    ctrl_c_ends_loading()
+
 import argparse
 import math
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -14,7 +22,6 @@ import torch
 
 from mnist_net.artifacts import save_curves, sibling, write_json
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
-from mnist_net.cli import silence_stdout
 from mnist_net import evaluate as evaluation
 from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import Net, count_parameters, summary_text
@@ -349,6 +356,7 @@ def _interrupt(signum, frame):
 
 
 if __name__ == "__main__":
+    main_handles_ctrl_c()
     signal.signal(signal.SIGTERM, _interrupt)
     # Line by line, as on a terminal: through a pipe each epoch's line shows when it is printed (`| tee`), and
     # a reader that has gone (`| head`) is noticed at the next line, not at the end of the run (8 KB buffered).
@@ -362,4 +370,8 @@ if __name__ == "__main__":
     except BrokenPipeError:  # stdout's reader has gone outside training (before it, or with every file written)
         silence_stdout()
         code = 1
+    finally:  # also after argparse's exits (--help, a refused option), raised inside main
+        # Done: a Ctrl-C (or kill) now could only interrupt torch's clean-up at exit, with a traceback from inside it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sys.exit(code)

@@ -1,6 +1,17 @@
 """mnist_net: the assignment's 14,120-parameter MNIST CNN, its training, evaluation and demo helpers."""
-from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model, save_weights
-from .model import ModelConfig, Net, count_parameters, summary_text
+from __future__ import annotations
 
-__all__ = ["Net", "ModelConfig", "load_model", "save_weights", "WeightsError", "DEFAULT_WEIGHTS",
-           "count_parameters", "summary_text"]
+from importlib import import_module
+
+# Loaded on first use, not with the package: `python -m mnist_net.evaluate` imports this package before
+# evaluate.py runs, and torch's second of loading here would be out of reach of evaluate's Ctrl-C handling.
+_EXPORTS = {"Net": "model", "ModelConfig": "model", "count_parameters": "model", "summary_text": "model",
+            "load_model": "checkpoint", "save_weights": "checkpoint", "WeightsError": "checkpoint",
+            "DEFAULT_WEIGHTS": "checkpoint"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

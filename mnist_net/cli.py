@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -12,3 +13,24 @@ def silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def _end_at_ctrl_c(signum, frame) -> None:
+    # At once, rather than by raising KeyboardInterrupt: an extension that is loading can turn that into an
+    # ImportError (numpy: "PyCapsule_Import could not import module", pybind11: "initialization failed"),
+    # which would end in a traceback after all. Nothing has been written yet, so there is nothing to clean up.
+    print("\nInterrupted.", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+def ctrl_c_ends_loading() -> None:
+    """Until main_handles_ctrl_c(), a Ctrl-C ends the program at once with "Interrupted." and exit code 130."""
+    # Only over Python's own handler: a program started with Ctrl-C ignored (a script's `cmd &`) keeps ignoring it.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _end_at_ctrl_c)
+
+
+def main_handles_ctrl_c() -> None:
+    """From here on a Ctrl-C raises KeyboardInterrupt again, for main() to handle."""
+    if signal.getsignal(signal.SIGINT) is _end_at_ctrl_c:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

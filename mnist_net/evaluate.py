@@ -1,6 +1,15 @@
 """Evaluate a weights file on the 10k MNIST test set: python -m mnist_net.evaluate [--weights PATH]."""
 from __future__ import annotations
 
+import signal
+
+from .cli import ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout
+
+if __name__ == "__main__":
+    # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
+    # ends the program with one line, not with a traceback from inside torch.
+    ctrl_c_ends_loading()
+
 import argparse
 import io
 import sys
@@ -13,7 +22,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
-from .cli import silence_stdout
 from .artifacts import write_json
 from .checkpoint import atomic_write_bytes
 from .data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
@@ -123,6 +131,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    main_handles_ctrl_c()
     try:
         code = main()
         sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
@@ -132,4 +141,7 @@ if __name__ == "__main__":
     except BrokenPipeError:  # stdout's reader has gone (`| head -1`): end quietly, as a pipeline expects
         silence_stdout()
         code = 1
+    finally:  # also after argparse's exits (--help, a refused option), raised inside main
+        # Done: a Ctrl-C now could only interrupt torch's clean-up at exit, with a traceback from inside it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)

@@ -1,8 +1,9 @@
-"""train.py and python -m mnist_net.evaluate as real processes: what a pipe closed by its reader does to them."""
+"""train.py and python -m mnist_net.evaluate as real processes: a pipe closed by its reader, a Ctrl-C while they load."""
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -75,3 +76,24 @@ def test_train_stops_like_ctrl_c_with_its_epochs_saved_when_its_reader_goes_duri
     evaluation = json.loads(out.with_name("w.eval.json").read_text())
     assert evaluation["correct"] == metrics["history"]["test_correct"][metrics["best_epoch"] - 1]
     assert out.with_name("w.last.pt").exists() and out.with_name("w.curves.png").exists()
+
+
+@pytest.mark.parametrize("command", [["train.py"], ["-m", "mnist_net.evaluate"]], ids=["train", "evaluate"])
+def test_ctrl_c_while_torch_loads_ends_with_one_line(command):
+    # -X importtime reports each module as its import ends: a Ctrl-C right after the first torch module has
+    # loaded lands inside `import torch`, which goes on for a second or more (no timing guess, no test hook).
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", *command, "--help"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if line.rsplit("|", 1)[-1].strip().startswith("torch"):
+                break
+        else:
+            pytest.fail(f"torch was never imported: {proc.communicate(timeout=60)}")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    said = [line for line in stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 130 and [line for line in said if line] == ["Interrupted."], stderr[-3000:]
+    assert stdout == ""  # ended during the imports: no usage printed
