@@ -89,7 +89,11 @@ def load_raw(data_dir: str | os.PathLike | None = None, train: bool = True) -> t
                         f"--data-dir, or place the files there yourself. {_help(root)}") from None
     except (RuntimeError, OSError, EOFError, ValueError, AssertionError) as e:
         # AssertionError: torchvision asserts on an IDX header it cannot parse (e.g. a .gz file under the raw name).
-        reason = str(e).splitlines()[0] if str(e) else "a file is not in the IDX format"
+        # torchvision's download error is "Error downloading <file>:" then a line per mirror tried: keep the
+        # first line, and the last mirror's answer in place of its dangling colon.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = (lines[0].rstrip(":") + (f" ({lines[-1]})" if len(lines) > 1 and lines[0].endswith(":") else "")
+                  if lines else "a file is not in the IDX format")
         raise DataError(f"Could not read or download MNIST ({split}) under {root}: {reason}. {_help(root)}") from None
     finally:
         if ds is None:  # failed or interrupted

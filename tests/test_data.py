@@ -62,6 +62,16 @@ def offline(monkeypatch):
     return calls
 
 
+def test_a_failed_download_says_what_the_last_mirror_answered(tmp_path, offline):
+    # torchvision's message is "Error downloading <file>:" and a line per mirror; its first line alone
+    # ended in a dangling colon ("...ubyte.gz:.").
+    with pytest.raises(DataError) as e:
+        load_raw(tmp_path / "empty", train=False)
+    # (torchvision downloads the training files first, whichever split is asked for)
+    assert "Error downloading train-images-idx3-ubyte.gz (<urlopen error [Errno -2] Name or service not known>)." \
+        in str(e.value)
+
+
 def test_a_failed_download_removes_only_the_empty_folders_it_made(tmp_path, offline):
     def tree(folder):
         return sorted(str(p.relative_to(tmp_path)) for p in folder.rglob("*"))
