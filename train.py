@@ -67,15 +67,19 @@ def evaluate_command(weights: Path, data_dir: str | None) -> str:
 
 
 def unwritable_folder(folder: Path) -> str | None:
-    """Why files cannot be written in folder (created if missing), or None when they can."""
-    if folder.exists() and not folder.is_dir():
-        return f"{folder} is a file, not a folder"
+    """Why files cannot be written in folder, or None when they can; a missing folder is not made here.
+
+    It is made when the first epoch's weights are saved: made now, a run stopped before that (missing data,
+    Ctrl-C) left an empty folder behind, such as runs/subset-256/.
+    """
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        return f"{e.strerror or e} ({e.filename or folder})"
+        return f"{e.strerror or e} ({e.filename or existing})"
     return None
 
 

@@ -150,10 +150,13 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(tvm, "download_and_extract_archive",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("network is unreachable")))
-    assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1", "--out", str(tmp_path / "w.pt")]) == 2
+    out = tmp_path / "runs" / "new" / "w.pt"
+    assert train_cli.main(["--data-dir", str(tmp_path / "none"), "--epochs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and "MNIST" in err
+    assert "network is unreachable" in err
     assert not (tmp_path / "none").exists()  # torchvision made it (and MNIST/raw inside) before failing
+    assert not (tmp_path / "runs").exists()  # nor is an empty folder for the weights left behind
 
 
 def test_training_step_does_not_sync_every_batch(train_set, monkeypatch):
