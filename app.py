@@ -65,7 +65,13 @@ CSS = ("#misclassified .grid-container { grid-template-columns: repeat(auto-fill
        "#misclassified .grid-wrap { height: auto !important; max-height: none !important; }\n"
        "#misclassified .thumbnail-item { aspect-ratio: auto !important; height: auto !important; }\n"
        "#misclassified .caption-label { position: static !important; display: block; max-width: none; border: none;"
-       " border-radius: 0; text-align: center; }")
+       " border-radius: 0; text-align: center; }\n"
+       # On a phone the examples sit between the canvas and the answer: as 4 rows of 82 px thumbnails they
+       # pushed the answer 380 px down, so there they are one row of small ones that scrolls sideways.
+       "@media (max-width: 600px) { #examples .gallery { flex-wrap: nowrap !important; overflow-x: auto; }"
+       " #examples .gallery-item { flex: 0 0 auto; width: 50px !important; height: 50px !important; }"
+       " #examples .gallery-item .container { width: 48px !important; height: 48px !important; }"
+       " #examples .gallery-item img { width: 44px !important; height: 44px !important; } }")
 
 
 def _load() -> tuple[Net | None, str | None]:

@@ -354,6 +354,10 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         phone.goto(server, wait_until="load")
         # The block grids show at their own size there, labels readable (one row of 10 maps was shrunk to
         # 59%, its labels to 5-6 px; the accordion's padding leaves 98%), also after the every-layer box asked for the layers.
+        # The examples, between the canvas and the answer there, are one row of small digits (as 4 rows of
+        # large ones they pushed the answer 380 px down).
+        expect(phone.locator("#examples img").last).to_have_js_property("complete", True, timeout=20_000)
+        assert phone.locator("#examples").bounding_box()["height"] < 100
         phone.locator("#examples button").first.click()
         expect(phone.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
         # The answer is on screen after the tap (the examples sat under the feature maps, the answer ~1000 px
