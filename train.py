@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 
-from mnist_net.cli import ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout
+from mnist_net.cli import ReaderMayLeave, ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout, stderr_gone
 
 if __name__ == "__main__":
     # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
@@ -292,6 +292,8 @@ def main(argv=None) -> int:
             for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
                 stale.unlink(missing_ok=True)
             best["cleared"] = True
+        if output["closed"] or stderr_gone():
+            output["closed"] = True
         if output["closed"] and epoch < args.epochs:
             raise OutputClosed  # now that this epoch is saved; after the last one the run ends as usual
 
@@ -365,6 +367,7 @@ if __name__ == "__main__":
     # Line by line, as on a terminal: through a pipe each epoch's line shows when it is printed (`| tee`), and
     # a reader that has gone (`| head`) is noticed at the next line, not at the end of the run (8 KB buffered).
     sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr = ReaderMayLeave(sys.stderr)  # `2>&1 | head`: stderr's reader goes too
     try:
         code = main()
         sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."

@@ -15,6 +15,45 @@ def silence_stdout() -> None:
     os.close(devnull)
 
 
+class ReaderMayLeave:
+    """A text stream (stderr) whose reader may go: writes after it has gone are dropped, and that is remembered.
+
+    With `2>&1 | head`, stderr is the closed pipe too: its first failed write (tqdm's bar, a message) raised
+    out of training or out of the final evaluation and lost them. Now `gone` tells the run to stop, as it
+    does when stdout's reader goes.
+    """
+
+    def __init__(self, stream):
+        self._stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._drop()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+
+    def _drop(self) -> None:
+        self.gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)  # also for what is still buffered, and Python's flush at exit
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def stderr_gone() -> bool:
+    """Whether stderr's reader has gone (only known where sys.stderr is a ReaderMayLeave)."""
+    return getattr(sys.stderr, "gone", False) is True
+
+
 def _end_at_ctrl_c(signum, frame) -> None:
     # At once, rather than by raising KeyboardInterrupt: an extension that is loading can turn that into an
     # ImportError (numpy: "PyCapsule_Import could not import module", pybind11: "initialization failed"),

@@ -78,6 +78,31 @@ def test_train_stops_like_ctrl_c_with_its_epochs_saved_when_its_reader_goes_duri
     assert out.with_name("w.last.pt").exists() and out.with_name("w.curves.png").exists()
 
 
+def test_train_with_stderr_in_the_closed_pipe_too_stops_with_its_epochs_saved(tmp_path, data_dir):
+    # `python train.py 2>&1 | head`: the progress bar and the final messages go to the closed pipe as well.
+    # Their first failed write used to raise out of training (or out of the final evaluation), and the
+    # evaluation and curves, deleted as stale after the first epoch, were never written again.
+    out = tmp_path / "w.pt"
+    proc = subprocess.Popen([sys.executable, "train.py", "--train-subset", "256", "--epochs", "3",
+                             "--device", "cpu", "--data-dir", data_dir, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_with(True))
+    try:
+        for line in proc.stdout:
+            if line.startswith("Test set:"):
+                break
+        else:
+            pytest.fail(f"no epoch line: {proc.communicate(timeout=60)}")
+        proc.stdout.close()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    metrics = json.loads(out.with_name("w.metrics.json").read_text())
+    assert metrics["interrupted"] and metrics["epochs_done"] == 2
+    assert out.with_name("w.eval.json").exists() and out.with_name("w.curves.png").exists()
+    assert out.with_name("w.misclassified.png").exists() and out.with_name("w.last.pt").exists()
+
+
 @pytest.mark.parametrize("command", [["train.py"], ["-m", "mnist_net.evaluate"]], ids=["train", "evaluate"])
 def test_ctrl_c_while_torch_loads_ends_with_one_line(command):
     # -X importtime reports each module as its import ends: a Ctrl-C right after the first torch module has
