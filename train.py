@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import signal
 
-from mnist_net.cli import ReaderMayLeave, ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout, stderr_gone
+from mnist_net.cli import (ReaderMayLeave, ctrl_c_ends_loading, interrupts_deferred, main_handles_ctrl_c,
+                           silence_stdout, stderr_gone)
 
 if __name__ == "__main__":
     # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
@@ -12,6 +13,7 @@ if __name__ == "__main__":
 
 import argparse
 import math
+import os
 import shlex
 import sys
 import tempfile
@@ -72,9 +74,9 @@ def unwritable_folder(folder: Path) -> str | None:
     It is made when the first epoch's weights are saved: made now, a run stopped before that (missing data,
     Ctrl-C) left an empty folder behind, such as runs/subset-256/.
     """
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
     if existing is not None and not existing.is_dir():
-        return f"{existing} is a file, not a folder"
+        return f"{existing} is {'a link to nothing' if existing.is_symlink() else 'a file'}, not a folder"
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
@@ -188,6 +190,8 @@ def main(argv=None) -> int:
         for key in SCHEDULE_DEFAULTS:
             setattr(args, key, saved[key])
         args.data_dir = args.data_dir or saved["data_dir"]  # the data may have moved since
+        # Kept, as the README promises: a deterministic GPU run resumed must go on with the same kernels.
+        args.deterministic = args.deterministic or bool(saved.get("deterministic"))
         args.out = run_out
         resume_state, resumed_from = state, str(args.resume)
         if resume_state["epoch"] >= args.epochs:
@@ -271,9 +275,7 @@ def main(argv=None) -> int:
             silence_stdout()
             output["closed"] = True
 
-    def on_epoch_end(epoch, history, model, state):
-        if not all(math.isfinite(v) for v in (history.train_loss[-1], history.test_loss[-1])):
-            raise Diverged(epoch, history.train_loss[-1], history.test_loss[-1])
+    def save_epoch(epoch, history, model, state):
         improved = history.test_accuracy[-1] > best["acc"]
         if improved:
             best["acc"], best["epoch"] = history.test_accuracy[-1], epoch
@@ -285,6 +287,12 @@ def main(argv=None) -> int:
             save_weights(model, out, metrics={**record, "weights": "best", "epoch": epoch})
         save_weights(model, last_path, metrics={**record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(record, metrics_path)
+
+    def on_epoch_end(epoch, history, model, state):
+        if not all(math.isfinite(v) for v in (history.train_loss[-1], history.test_loss[-1])):
+            raise Diverged(epoch, history.train_loss[-1], history.test_loss[-1])
+        with interrupts_deferred():  # the epoch's record and files change together, or not at all
+            save_epoch(epoch, history, model, state)
         if not best["cleared"]:
             # The files beside the weights now describe this run. The evaluation and the curves of an earlier
             # one must go (the Model tab would show them for these weights); both are written again when

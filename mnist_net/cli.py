@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
 
 
 def silence_stdout() -> None:
@@ -73,3 +74,31 @@ def main_handles_ctrl_c() -> None:
     """From here on a Ctrl-C raises KeyboardInterrupt again, for main() to handle."""
     if signal.getsignal(signal.SIGINT) is _end_at_ctrl_c:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextmanager
+def interrupts_deferred():
+    """Ctrl-C and SIGTERM that arrive inside the block take effect when it ends (KeyboardInterrupt then).
+
+    For writing an epoch's files: a Ctrl-C between them left metrics for an epoch whose weights were never
+    written, and the final evaluation then failed on the missing file. Python runs signal handlers in the
+    main thread only, so swapping them there is reliable (masking the signal would not be: torch's threads
+    could take it).
+    """
+    pending = []
+    deferred = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(sig)
+            if callable(handler):  # SIG_IGN (a script's `cmd &`) and SIG_DFL stay as they are
+                deferred[sig] = handler
+                signal.signal(sig, lambda signum, frame: pending.append(signum))
+    except ValueError:  # not the main thread: signals cannot be handled here anyway
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in deferred.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise KeyboardInterrupt

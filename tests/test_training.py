@@ -1,4 +1,5 @@
 import json
+import signal
 import shutil
 from pathlib import Path
 
@@ -534,3 +535,40 @@ def test_deterministic_flag_is_recorded_and_limits_cudnn_on_a_gpu(tmp_path, data
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
         training.prepare(Net(), train_set.subset(256), torch.device("cuda"))
         assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+
+
+def test_a_ctrl_c_while_an_epoch_is_saved_waits_for_its_files(tmp_path, data_dir, monkeypatch, capsys):
+    # A Ctrl-C between record and files left metrics for an epoch whose weights were never written, and the
+    # final evaluation failed on the missing file (exit code 1). Here it arrives as the first save starts.
+    real_save = train_cli.save_weights
+    sent = []
+
+    def save_after_a_ctrl_c(*a, **k):
+        if not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGINT)
+        return real_save(*a, **k)
+
+    monkeypatch.setattr(train_cli, "save_weights", save_after_a_ctrl_c)
+    out = tmp_path / "w.pt"
+    assert train_cli.main(["--epochs", "3", "--train-subset", "256", "--no-progress", "--device", "cpu",
+                           "--data-dir", data_dir, "--out", str(out)]) == 130, capsys.readouterr().err
+    metrics = json.loads(out.with_name("w.metrics.json").read_text())
+    assert metrics["epochs_done"] == 1 and metrics["interrupted"]
+    assert out.exists() and out.with_name("w.last.pt").exists() and out.with_name("w.eval.json").exists()
+
+
+def test_an_out_through_a_link_to_nothing_is_refused_before_training(tmp_path, capsys, never_trains):
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    assert train_cli.main(["--out", str(tmp_path / "link" / "w.pt"), "--epochs", "1"]) == 2
+    assert "link to nothing, not a folder" in capsys.readouterr().err
+
+
+def test_a_deterministic_run_resumed_stays_deterministic(tmp_path, data_dir, monkeypatch, capsys):
+    real_epoch, _ = raise_in_second_epoch(monkeypatch, KeyboardInterrupt)
+    out = tmp_path / "w.pt"
+    assert train_cli.main(["--epochs", "2", "--train-subset", "256", "--no-progress", "--device", "cpu",
+                           "--deterministic", "--data-dir", data_dir, "--out", str(out)]) == 130
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    assert train_cli.main(["--resume", str(out.with_name("w.last.pt")), "--no-progress"]) == 0, capsys.readouterr().err
+    assert json.loads(out.with_name("w.metrics.json").read_text())["args"]["deterministic"] is True
