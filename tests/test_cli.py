@@ -122,3 +122,12 @@ def test_ctrl_c_while_torch_loads_ends_with_one_line(command):
     said = [line for line in stderr.splitlines() if not line.startswith("import time:")]
     assert proc.returncode == 130 and [line for line in said if line] == ["Interrupted."], stderr[-3000:]
     assert stdout == ""  # ended during the imports: no usage printed
+
+
+def test_the_package_loads_torch_only_when_used():
+    # `python -m mnist_net.evaluate` imports the package first: torch loaded there was out of reach of its
+    # Ctrl-C handling. Its names and submodules are still one attribute away.
+    probe = ("import sys, mnist_net; assert 'torch' not in sys.modules; "
+             "assert mnist_net.checkpoint.DEFAULT_WEIGHTS.name == 'mnist_net.pt' and mnist_net.Net.__name__ == 'Net'; "
+             "assert {'Net', 'training', 'render'} <= set(dir(mnist_net))")
+    subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, timeout=120)
