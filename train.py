@@ -300,8 +300,7 @@ def main(argv=None) -> int:
             for stale in (*evaluation.artifact_paths(out, out.parent), curves_path):
                 stale.unlink(missing_ok=True)
             best["cleared"] = True
-        if output["closed"] or stderr_gone():
-            output["closed"] = True
+        output["closed"] = output["closed"] or stderr_gone()
         if output["closed"] and epoch < args.epochs:
             raise OutputClosed  # now that this epoch is saved; after the last one the run ends as usual
 

@@ -7,13 +7,18 @@ import sys
 from contextlib import contextmanager
 
 
+def _to_devnull(stream) -> None:
+    """Point stream's file descriptor at /dev/null, for what is still buffered and Python's flush at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
 def silence_stdout() -> None:
     """Send whatever is still printed to /dev/null: stdout's reader has gone (`| head` read its lines and exited)."""
     # Rather than only catching BrokenPipeError: Python flushes stdout once more at exit, which would fail
     # again. This is the Python docs' recipe (library/signal.html, "Note on SIGPIPE").
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    _to_devnull(sys.stdout)
 
 
 class ReaderMayLeave:
@@ -42,9 +47,7 @@ class ReaderMayLeave:
 
     def _drop(self) -> None:
         self.gone = True
-        devnull = os.open(os.devnull, os.O_WRONLY)  # also for what is still buffered, and Python's flush at exit
-        os.dup2(devnull, self._stream.fileno())
-        os.close(devnull)
+        _to_devnull(self._stream)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)

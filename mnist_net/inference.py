@@ -128,7 +128,7 @@ def analyze(model: Net, image, with_layers: bool = False, compact: bool = False)
         labels = label_names(act.shape[1]) if name == "block4" else None
         highlight = pred if name == "block4" else None
         rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL,
-                                                         max_columns=COMPACT_COLUMNS if compact else None)
+                                                   max_columns=COMPACT_COLUMNS if compact else None)
     layers = {}
     if with_layers:
         columns, base_cell = (COMPACT_LAYER_COLUMNS, COMPACT_LAYER_CELL) if compact else (None, TARGET_CELL)
