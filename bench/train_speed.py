@@ -24,7 +24,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_data_dir, load_mnist, load_raw  # noqa: E402
-from mnist_net.model import Dropout, Net  # noqa: E402
+from mnist_net.model import BatchNorm2d, Dropout, Net  # noqa: E402
 from mnist_net.training import RECIPES, prepare, tune_cpu_allocator  # noqa: E402
 from mnist_net.data import random_affine  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
@@ -48,12 +48,14 @@ def peak_rss_mb() -> float:
 
 
 def plain_model() -> Net:
-    """The model as the assignment ran it: NCHW, torch's own nn.Dropout."""
+    """The model as the assignment ran it: NCHW, torch's own nn.Dropout and nn.BatchNorm2d."""
     model = Net(dropout=0.1)
     for block in (model.block1, model.block2, model.block3, model.block4):
         for name, mod in block.named_children():
             if isinstance(mod, Dropout):
                 setattr(block, name, nn.Dropout(mod.p))
+            elif isinstance(mod, BatchNorm2d):
+                setattr(block, name, nn.BatchNorm2d(mod.num_features))
     return model
 
 

@@ -42,6 +42,87 @@ class Dropout(nn.Dropout):
         return x * mask
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d with a faster training pass on CPU for channels_last input; the same statistics and math.
+
+    PyTorch's CPU kernels for channels_last BatchNorm take ~5 ms forward and ~5 ms backward per step on
+    conv2's 128x20x24x24 output here, 2-3x their NCHW time. Seen as an (N*H*W, C) matrix, that memory
+    is one batch of rows, and the per-channel sums become column sums, which PyTorch vectorises well
+    once k pixels are folded into one row of k*C values. Results agree with a float64 reference to
+    ~1e-7 (PyTorch's own channels_last kernel: ~4e-5). Evaluation, GPUs and NCHW input use PyTorch's.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and x.device.type == "cpu" and x.dim() == 4
+                and x.dtype in (torch.float32, torch.float64) and x.numel() > x.shape[1]
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and self.affine and self.track_running_stats and self.momentum is not None):
+            return super().forward(x)
+        y, mean, var = _ChannelsLastBatchNorm.apply(x, self.weight, self.bias, self.eps)
+        count = x.numel() // x.shape[1]
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (count / (count - 1)), self.momentum)  # unbiased, as PyTorch keeps it
+        return y
+
+
+def _rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A channels_last NxCxHxW tensor's memory as (N*H*W/k, k*C) rows (a view), and k."""
+    c = x.shape[1]
+    m = x.numel() // c
+    k = next(k for k in (16, 8, 4, 2, 1) if m % k == 0)  # 16*C columns: long vectorised inner loops
+    return x.permute(0, 2, 3, 1).reshape(m // k, k * c), k
+
+
+class _ChannelsLastBatchNorm(torch.autograd.Function):
+    """Training-mode batch norm over a channels_last tensor; returns (y, batch mean, biased batch var)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        n, c, h, w = x.shape
+        m = x.numel() // c
+        rows, k = _rows(x)
+        colsum = lambda t: t.sum(0).view(k, c).sum(0)  # noqa: E731  per-channel sums
+        mean = colsum(rows) / m
+        var = colsum(rows * rows) / m - mean * mean
+        # E[x^2] - E[x]^2 loses digits when the mean dwarfs the spread; then sum the centred squares.
+        centred = bool((mean * mean > 1000 * var).any())
+        if centred:
+            var = colsum((rows - mean.repeat(k)).square_()) / m
+        var.clamp_(min=0)
+        rstd = torch.rsqrt(var + eps)
+        scale = weight * rstd
+        y = torch.addcmul((bias - mean * scale).repeat(k), rows, scale.repeat(k))  # x * scale + shift
+        ctx.save_for_backward(x, mean, rstd, weight)
+        ctx.centred = centred
+        ctx.mark_non_differentiable(mean, var)
+        return y.view(n, h, w, c).permute(0, 3, 1, 2), mean, var
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        x, mean, rstd, weight = ctx.saved_tensors
+        n, c, h, w = x.shape
+        m = x.numel() // c
+        rows, k = _rows(x)
+        grad_rows, _ = _rows(grad_y.contiguous(memory_format=torch.channels_last))
+        colsum = lambda t: t.sum(0).view(k, c).sum(0)  # noqa: E731
+        sum_g = colsum(grad_rows)
+        if ctx.centred:
+            sum_g_centred = colsum(grad_rows * (rows - mean.repeat(k)))
+        else:
+            sum_g_centred = colsum(grad_rows * rows) - mean * sum_g  # sum of grad * (x - mean)
+        scale = weight * rstd
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            # grad_x = scale * (g - mean(g) - (x - mean) * rstd^2 * mean(g * (x - mean))), as a*x + b*g + const
+            coef = -scale * rstd * rstd * sum_g_centred / m
+            const = -scale * sum_g / m - coef * mean
+            grad_x = torch.addcmul(const.repeat(k), rows, coef.repeat(k)).addcmul_(grad_rows, scale.repeat(k))
+            grad_x = grad_x.view(n, h, w, c).permute(0, 3, 1, 2)
+        return grad_x, sum_g_centred * rstd, sum_g, None
+
+
 def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=k, bias=True)
 
@@ -52,7 +133,7 @@ def _stage(name: str, cin: int, cout: int, dropout: float, relu: bool = True) ->
     layers = [(f"conv{i}", _conv(cin, cout))]
     if relu:
         layers.append((f"relu{i}", nn.ReLU(inplace=True)))
-    layers += [(f"bn{i}", nn.BatchNorm2d(cout)), (f"do{i}", Dropout(dropout))]
+    layers += [(f"bn{i}", BatchNorm2d(cout)), (f"do{i}", Dropout(dropout))]
     return layers
 
 
