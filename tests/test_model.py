@@ -88,3 +88,65 @@ def test_cheap_dropout_drops_the_same_elements_in_either_memory_layout():
     assert cl.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(cl, plain)
     assert 0 < (plain == 0).sum() < plain.numel()
+
+
+def _batchnorm_pair(channels: int):
+    """Our BatchNorm2d and a float64 torch BatchNorm2d with the same (non-trivial) affine parameters."""
+    from mnist_net.model import BatchNorm2d
+
+    torch.manual_seed(0)
+    ref = nn.BatchNorm2d(channels).double()
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5)
+        ref.bias.uniform_(-0.5, 0.5)
+    ours = BatchNorm2d(channels)
+    ours.load_state_dict(ref.state_dict())
+    return ours, ref
+
+
+@pytest.mark.parametrize("shape, offset", [
+    ((128, 20, 24, 24), 0.0),  # conv2's output in a training step
+    ((96, 16, 2, 2), 0.0),     # block 4 in the epoch's last, partial batch
+    ((3, 5, 7, 7), 0.0),       # 147 pixels per channel: no folding of rows
+    ((64, 8, 5, 5), 100.0),    # mean 100x the spread: the centred sums take over
+])
+def test_batchnorm_training_pass_matches_a_float64_reference(shape, offset):
+    ours, ref = _batchnorm_pair(shape[1])
+    x = ((torch.randn(shape) * 2 + 1).relu() + offset).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    x32, x64 = x.clone().requires_grad_(), x.double().requires_grad_()
+    y32, y64 = ours(x32), ref(x64)
+    assert type(y32.grad_fn).__name__.startswith("_ChannelsLastBatchNorm")  # the fast path ran
+    assert y32.is_contiguous(memory_format=torch.channels_last)
+    y32.backward(grad)
+    y64.backward(grad.double())
+
+    def close(a, b, tol=2e-6):
+        assert ((a.double() - b).abs().max() / b.abs().max()).item() < tol
+
+    close(y32, y64)
+    close(x32.grad, x64.grad)
+    close(ours.weight.grad, ref.weight.grad, 1e-5)
+    close(ours.bias.grad, ref.bias.grad)
+    close(ours.running_mean, ref.running_mean)
+    close(ours.running_var, ref.running_var)
+    assert ours.num_batches_tracked.item() == ref.num_batches_tracked.item() == 1
+
+
+def test_batchnorm_leaves_evaluation_nchw_and_tiny_batches_to_torch():
+    ours, _ = _batchnorm_pair(6)
+    ref = nn.BatchNorm2d(6)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 6, 5, 5)
+    for train in (True, False):
+        ours.train(train)
+        ref.train(train)
+        for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+            if train and not inp.is_contiguous():  # channels_last training: the fast path, checked above
+                continue
+            torch.testing.assert_close(ours(inp), ref(inp), rtol=0, atol=0)
+    ours.eval()
+    torch.testing.assert_close(ours(x.contiguous(memory_format=torch.channels_last)), ref.eval()(x), rtol=0, atol=0)
+    ours.train()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # torch's own message
+        ours(torch.randn(1, 6, 1, 1).contiguous(memory_format=torch.channels_last))
