@@ -75,6 +75,11 @@ def _rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return x.permute(0, 2, 3, 1).reshape(m // k, k * c), k
 
 
+def _channel_sums(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-channel sums of (N*H*W/k, k*C) rows: C values."""
+    return rows.sum(0).view(k, -1).sum(0)
+
+
 class _ChannelsLastBatchNorm(torch.autograd.Function):
     """Training-mode batch norm over a channels_last tensor; returns (y, batch mean, biased batch var)."""
 
@@ -83,13 +88,12 @@ class _ChannelsLastBatchNorm(torch.autograd.Function):
         n, c, h, w = x.shape
         m = x.numel() // c
         rows, k = _rows(x)
-        colsum = lambda t: t.sum(0).view(k, c).sum(0)  # noqa: E731  per-channel sums
-        mean = colsum(rows) / m
-        var = colsum(rows * rows) / m - mean * mean
+        mean = _channel_sums(rows, k) / m
+        var = _channel_sums(rows * rows, k) / m - mean * mean
         # E[x^2] - E[x]^2 loses digits when the mean dwarfs the spread; then sum the centred squares.
         centred = bool((mean * mean > 1000 * var).any())
         if centred:
-            var = colsum((rows - mean.repeat(k)).square_()) / m
+            var = _channel_sums((rows - mean.repeat(k)).square_(), k) / m
         var.clamp_(min=0)
         rstd = torch.rsqrt(var + eps)
         scale = weight * rstd
@@ -106,12 +110,11 @@ class _ChannelsLastBatchNorm(torch.autograd.Function):
         m = x.numel() // c
         rows, k = _rows(x)
         grad_rows, _ = _rows(grad_y.contiguous(memory_format=torch.channels_last))
-        colsum = lambda t: t.sum(0).view(k, c).sum(0)  # noqa: E731
-        sum_g = colsum(grad_rows)
+        sum_g = _channel_sums(grad_rows, k)
         if ctx.centred:
-            sum_g_centred = colsum(grad_rows * (rows - mean.repeat(k)))
+            sum_g_centred = _channel_sums(grad_rows * (rows - mean.repeat(k)), k)
         else:
-            sum_g_centred = colsum(grad_rows * rows) - mean * sum_g  # sum of grad * (x - mean)
+            sum_g_centred = _channel_sums(grad_rows * rows, k) - mean * sum_g  # sum of grad * (x - mean)
         scale = weight * rstd
         grad_x = None
         if ctx.needs_input_grad[0]:
