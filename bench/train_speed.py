@@ -168,8 +168,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 128, {args.warm} warm batches, "
           f"then {args.rounds} alternating rounds of {args.batches} timed batches each; "
           + ("both pipelines in this process" if args.one_process else "(b) in a process of its own"))
-    names = {"a": "(a) assignment: DataLoader+ToTensor/Normalize, eager, nn.Dropout",
-             "b": "(b) train.py: in-memory tensors, channels_last, cheap dropout mask, batch augment"}
+    names = {"a": "(a) assignment: DataLoader+ToTensor/Normalize, eager, nn.Dropout and nn.BatchNorm2d",
+             "b": "(b) train.py: in-memory tensors, channels_last, cheap dropout mask, channels_last BatchNorm, batch augment"}
     load_raw(args.data_dir, train=True)  # a missing dataset fails here with our message, not inside (a)
     runners = {"a": InProcess(assignment_pipeline, args.data_dir, args.warm)}
     runners["b"] = (InProcess if args.one_process else OwnProcess)(our_pipeline, args.data_dir, args.warm)
