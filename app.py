@@ -178,6 +178,11 @@ def analyze_misclassified(show_layers: bool, compact: bool, evt: gr.SelectData):
     return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), shown, drawn, note)
 
 
+def relayout_remembered(drawn, note: str, show_layers: bool, compact: bool):
+    """The subject on show drawn again for a window that crossed the phone width (a phone turned sideways)."""
+    return _predict(drawn, show_layers, note, compact)[0]
+
+
 def compact_layout(width) -> bool:
     """Whether a browser window this wide (CSS pixels) gets the grids laid out for a phone."""
     try:
@@ -254,6 +259,24 @@ SELECT_BRUSH_JS = """
   setInterval(tick, 300);
 }
 """
+
+# The layout is chosen for the window's width when the page opens; a phone turned sideways (or a window
+# resized) across COMPACT_BELOW gets the other one: the hidden #relayout button re-measures and redraws.
+RELAYOUT_JS = """
+() => {
+  const isCompact = () => window.innerWidth > 0 && window.innerWidth < COMPACT_BELOW;
+  let compact = isCompact(), timer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (isCompact() === compact) return;
+      compact = isCompact();
+      const button = document.querySelector('#relayout');
+      if (button) button.click();
+    }, 250);
+  });
+}
+""".replace("COMPACT_BELOW", str(COMPACT_BELOW))
 
 # After a click far from the answer (an example on a phone, the gallery on the Model tab), bring it into view.
 SHOW_PREDICTION_JS = """
@@ -374,10 +397,17 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
     # upload it a second time, and after a gallery click the canvas is not what is on show.
     drawn, note = gr.State(None), gr.State("")
     remembered = [drawn, note]
-    # Set once the page has loaded, from the window's width: API clients keep the default (one row a block).
+    # Set when the page has loaded, from the window's width, and again when the window crosses COMPACT_BELOW:
+    # API clients keep the default (one row a block).
     compact, window_width = gr.State(False), gr.Number(visible=False)
     demo.load(compact_layout, inputs=[window_width], outputs=[compact], js="() => window.innerWidth",
               api_name=False, show_progress="hidden")
+    demo.load(None, js=RELAYOUT_JS)
+    relayout = gr.Button("Lay out for this window", visible="hidden", elem_id="relayout")
+    relayout.click(compact_layout, inputs=[window_width], outputs=[compact], js="() => window.innerWidth",
+                   api_name=False, show_progress="hidden", trigger_mode="always_last").then(
+        relayout_remembered, inputs=[drawn, note, show_layers, compact], outputs=outputs, api_name=False,
+        show_progress="hidden", **MODEL_QUEUE)
     sketch.change(predict_and_remember, inputs=[sketch, show_layers, compact], outputs=[*outputs, *remembered],
                   api_name="predict", api_description=PREDICT_API, show_progress="hidden", trigger_mode="always_last",
                   **MODEL_QUEUE).then(

@@ -133,6 +133,9 @@ def test_narrow_windows_get_grids_at_most_five_maps_wide(app_module):
         assert a.shape[1] > 330 and b.shape[1] <= 270, (i, a.shape, b.shape)  # fits a phone at its own size
     # A phone's session keeps its layout for every event: strokes, the box, examples, the gallery.
     assert app_module.redo_remembered(as_sketch(example), "", False, True)[2] == compact[2]
+    # A window that crosses the phone width redraws the subject on show in the other layout, note kept.
+    relaid = app_module.relayout_remembered(as_sketch(example), "Showing test digit #1. ", True, True)
+    assert relaid[2] == compact[2] and relaid[-1].startswith("Showing test digit #1. ")
 
 
 def test_every_layer_of_a_block_is_drawn_at_one_scale(app_module):
@@ -292,6 +295,16 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
         save_screenshot(shot, "draw-tab.png")
+
+        # A window narrowed to a phone's width (a phone turned upright) gets the phone's grids, on the
+        # drawing already there, and widened again the wide ones (the layout used to be fixed at page load).
+        natural_width = "() => document.querySelector('#block1-maps img').naturalWidth"
+        wide_width = page.evaluate(natural_width)
+        page.set_viewport_size({"width": 400, "height": 1300})
+        page.wait_for_function(f"() => ({natural_width})() < {wide_width}", timeout=20_000)
+        expect(page.locator("#status")).to_contain_text("Prediction: 7")
+        page.set_viewport_size({"width": 1400, "height": 1300})
+        page.wait_for_function(f"() => ({natural_width})() === {wide_width}", timeout=20_000)
 
         # Clear, then draw again straight away: a "1".
         page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
