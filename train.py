@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import signal
 
-from mnist_net.cli import (ReaderMayLeave, ctrl_c_ends_loading, interrupts_deferred, main_handles_ctrl_c,
-                           silence_stdout, stderr_gone)
+from mnist_net.cli import (ReaderMayLeave, ctrl_c_ends_loading, interrupts_deferred, run_command, silence_stdout,
+                           stderr_gone)
 
 if __name__ == "__main__":
     # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
@@ -369,23 +369,9 @@ def _interrupt(signum, frame):
 
 
 if __name__ == "__main__":
-    main_handles_ctrl_c()
     signal.signal(signal.SIGTERM, _interrupt)
     # Line by line, as on a terminal: through a pipe each epoch's line shows when it is printed (`| tee`), and
     # a reader that has gone (`| head`) is noticed at the next line, not at the end of the run (8 KB buffered).
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr = ReaderMayLeave(sys.stderr)  # `2>&1 | head`: stderr's reader goes too
-    try:
-        code = main()
-        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
-    except KeyboardInterrupt:  # before training started or after it ended (loading data, the final evaluation)
-        print("\nInterrupted.", file=sys.stderr)
-        code = 130
-    except BrokenPipeError:  # stdout's reader has gone outside training (before it, or with every file written)
-        silence_stdout()
-        code = 1
-    finally:  # also after argparse's exits (--help, a refused option), raised inside main
-        # Done: a Ctrl-C (or kill) now could only interrupt torch's clean-up at exit, with a traceback from inside it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    sys.exit(code)
+    run_command(main)  # Ctrl-C before training or after it (loading data, the final evaluation): 130

@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
+from typing import Callable, NoReturn
 
 
 def _to_devnull(stream) -> None:
@@ -105,3 +106,27 @@ def interrupts_deferred():
             signal.signal(sig, handler)
     if pending:
         raise KeyboardInterrupt
+
+
+def run_command(main: Callable[[], int]) -> NoReturn:
+    """Run a command's main() and exit with its code; what main does not handle ends the way a shell expects.
+
+    Ctrl-C (or KeyboardInterrupt) outside main's own handling: "Interrupted." and 130. stdout's reader gone
+    (`| head`): quietly, 1.
+    """
+    main_handles_ctrl_c()
+    try:
+        code = main()
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        silence_stdout()
+        code = 1
+    finally:  # also after argparse's exits (--help, a refused option), raised inside main
+        # Done: a Ctrl-C (or kill) now could only interrupt torch's clean-up at exit, with a traceback from inside it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if callable(signal.getsignal(signal.SIGTERM)):  # the command's own handler (train.py: kill stops like Ctrl-C)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.exit(code)

@@ -1,9 +1,7 @@
 """Evaluate a weights file on the 10k MNIST test set: python -m mnist_net.evaluate [--weights PATH]."""
 from __future__ import annotations
 
-import signal
-
-from .cli import ctrl_c_ends_loading, main_handles_ctrl_c, silence_stdout
+from .cli import ctrl_c_ends_loading, run_command
 
 if __name__ == "__main__":
     # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
@@ -131,17 +129,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    main_handles_ctrl_c()
-    try:
-        code = main()
-        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored ..."
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        code = 130
-    except BrokenPipeError:  # stdout's reader has gone (`| head -1`): end quietly, as a pipeline expects
-        silence_stdout()
-        code = 1
-    finally:  # also after argparse's exits (--help, a refused option), raised inside main
-        # Done: a Ctrl-C now could only interrupt torch's clean-up at exit, with a traceback from inside it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
+    run_command(main)
