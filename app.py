@@ -68,7 +68,8 @@ CSS = ("#misclassified .grid-container { grid-template-columns: repeat(auto-fill
        " border-radius: 0; text-align: center; }\n"
        # On a phone the examples sit between the canvas and the answer: as 4 rows of 82 px thumbnails they
        # pushed the answer 380 px down, so there they are one row of small ones that scrolls sideways.
-       "@media (max-width: 600px) { #examples .gallery { flex-wrap: nowrap !important; overflow-x: auto; }"
+       f"@media (max-width: {COMPACT_BELOW - 1}px) {{"  # where the grids are compact (compact_layout)
+       " #examples .gallery { flex-wrap: nowrap !important; overflow-x: auto; }"
        " #examples .gallery-item { flex: 0 0 auto; width: 50px !important; height: 50px !important; }"
        " #examples .gallery-item .container { width: 48px !important; height: 48px !important; }"
        " #examples .gallery-item img { width: 44px !important; height: 44px !important; } }")
@@ -154,8 +155,7 @@ def explain_remembered(drawn):
 
 def redo_remembered(drawn, note: str, show_layers: bool, compact: bool = False):
     """The "every layer" box: the subject on show again, with or without every layer, that section opened."""
-    outs, _ = _predict(drawn, show_layers, note, compact)
-    return (*outs, gr.Accordion(open=bool(show_layers)))
+    return (*relayout_remembered(drawn, note, show_layers, compact), gr.Accordion(open=bool(show_layers)))
 
 
 def predict_and_explain(sketch, show_layers: bool = False, compact: bool = False):
@@ -178,8 +178,8 @@ def analyze_misclassified(show_layers: bool, compact: bool, evt: gr.SelectData):
     return (*outs, explain_remembered(drawn), gr.Tabs(selected="draw"), shown, drawn, note)
 
 
-def relayout_remembered(drawn, note: str, show_layers: bool, compact: bool):
-    """The subject on show drawn again for a window that crossed the phone width (a phone turned sideways)."""
+def relayout_remembered(drawn, note: str, show_layers: bool, compact: bool = False):
+    """The subject on show drawn again, as it is (note kept): for a window that crossed the phone width."""
     return _predict(drawn, show_layers, note, compact)[0]
 
 
