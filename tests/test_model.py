@@ -101,6 +101,7 @@ def _batchnorm_pair(channels: int):
         ref.bias.uniform_(-0.5, 0.5)
     ours = BatchNorm2d(channels)
     ours.load_state_dict(ref.state_dict())
+    ours.fast_min_numel = 0  # the math on every shape; which sizes take it by default is tested below
     return ours, ref
 
 
@@ -133,6 +134,18 @@ def test_batchnorm_training_pass_matches_a_float64_reference(shape, offset):
     assert ours.num_batches_tracked.item() == ref.num_batches_tracked.item() == 1
 
 
+def test_batchnorm_takes_the_fast_path_only_for_large_maps():
+    from mnist_net.model import BatchNorm2d
+
+    def path(shape):
+        bn = BatchNorm2d(shape[1]).train()
+        return type(bn(torch.rand(shape).contiguous(memory_format=torch.channels_last)).grad_fn).__name__
+
+    assert path((128, 12, 26, 26)).startswith("_ChannelsLastBatchNorm")  # conv1's output, 1.0M values
+    assert path((128, 20, 24, 24)).startswith("_ChannelsLastBatchNorm")  # conv2's, 1.5M
+    assert path((128, 16, 10, 10)).startswith("NativeBatchNorm")  # block 2's first, 205k: torch's is faster
+
+
 def test_batchnorm_leaves_evaluation_nchw_and_tiny_batches_to_torch():
     ours, _ = _batchnorm_pair(6)
     ref = nn.BatchNorm2d(6)
@@ -150,3 +163,58 @@ def test_batchnorm_leaves_evaluation_nchw_and_tiny_batches_to_torch():
     ours.train()
     with pytest.raises(ValueError, match="more than 1 value per channel"):  # torch's own message
         ours(torch.randn(1, 6, 1, 1).contiguous(memory_format=torch.channels_last))
+
+
+@pytest.mark.parametrize("cin, cout, k, shape, input_grad, path", [
+    (20, 10, 1, (128, 20, 24, 24), True, "_PointwiseConv"),  # block 1's 1x1 conv in a training step
+    (5, 3, 1, (3, 5, 7, 9), False, "_PointwiseConv"),        # no input gradient wanted; odd sizes
+    (1, 12, 3, (128, 1, 28, 28), False, "_SingleChannelConv"),  # conv1 on a batch of digits
+    (1, 4, 2, (3, 1, 5, 7), False, "_SingleChannelConv"),    # a 2x2 kernel on a non-square image
+])
+def test_conv_fast_backward_matches_a_float64_reference(cin, cout, k, shape, input_grad, path):
+    from mnist_net.model import Conv2d
+
+    torch.manual_seed(0)
+    ours = Conv2d(cin, cout, k).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(cin, cout, k).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    x32, x64 = x.clone().requires_grad_(input_grad), x.double().requires_grad_(input_grad)
+    y32, y64 = ours(x32), ref(x64)
+    assert type(y32.grad_fn).__name__.startswith(path)
+    grad = torch.randn(y32.shape).contiguous(memory_format=torch.channels_last)
+    y32.backward(grad)
+    y64.backward(grad.double())
+    # PyTorch's own float32 convolution, for the error a float32 sum of ~100k terms has anyway
+    torch_conv = nn.Conv2d(cin, cout, k).to(memory_format=torch.channels_last)
+    torch_conv.load_state_dict(ours.state_dict())
+    torch_conv(x).backward(grad)
+
+    def error(a, b):
+        return ((a.double() - b).abs().max() / b.abs().max()).item()
+
+    assert error(y32, y64) < 1e-6
+    for got, want, torchs in [(ours.weight.grad, ref.weight.grad, torch_conv.weight.grad),
+                              (ours.bias.grad, ref.bias.grad, torch_conv.bias.grad)]:
+        assert error(got, want) < max(1e-6, error(torchs, want))  # as accurate as PyTorch's own
+    if input_grad:
+        assert error(x32.grad, x64.grad) < 1e-6
+        assert x32.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_conv_leaves_other_cases_to_torch():
+    from mnist_net.model import Conv2d
+
+    x = torch.randn(2, 1, 8, 8)
+    cl4 = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last)
+    for conv, inp in [
+        (Conv2d(1, 4, 3, padding=1), x),         # padding
+        (Conv2d(4, 4, 3), cl4),                  # a 3x3 kernel over more than one channel
+        (Conv2d(4, 4, 1), torch.randn(2, 4, 8, 8)),  # a 1x1 kernel over NCHW memory
+        (Conv2d(4, 4, 1, stride=2), cl4),        # stride
+        (Conv2d(1, 4, 3), x.clone().requires_grad_()),  # one channel, but its input gradient is wanted
+    ]:
+        assert type(conv(inp).grad_fn).__name__ == "ConvolutionBackward0"
+    conv = Conv2d(1, 4, 3)
+    with torch.inference_mode():  # evaluation and the app: PyTorch's convolution, bit for bit
+        torch.testing.assert_close(conv(x), nn.functional.conv2d(x, conv.weight, conv.bias), rtol=0, atol=0)
