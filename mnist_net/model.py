@@ -196,7 +196,10 @@ class _PointwiseConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad_x = None
         if ctx.needs_input_grad[0]:  # oneDNN's data gradient is fast here (~0.4 ms): keep it
-            grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad_y)
+            # Given x itself: torch.nn.grad.conv2d_input passes an expanded stand-in for it, which the CPU
+            # path copies out in full (0.61 vs 0.43 ms here; same values, same layout).
+            grad_x = torch.ops.aten.convolution_backward(grad_y, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0],
+                                                         1, [True, False, False])[0]
         g = _pixel_rows(grad_y)  # (N*H*W, O)
         return grad_x, _summed_products(g, _pixel_rows(x)).view_as(weight), _column_sums(g)
 
