@@ -127,7 +127,7 @@ def test_the_model_tab_hint_evaluates_the_weights_it_is_about(tmp_path, data_dir
 
     weights = tmp_path / "other.pt"
     torch.manual_seed(0)
-    save_weights(Net(), weights)  # untrained: nowhere near the shipped 99.61%
+    save_weights(Net(), weights)  # untrained: nowhere near the shipped weights' accuracy
     problem = next(p for p in load_report(weights).problems if "evaluation unavailable" in p)
     command = shlex.split(re.search(r"`python -m mnist_net\.evaluate ([^`]*)`", problem).group(1))
     assert evaluate_cli.main([*command, "--data-dir", data_dir]) == 0
