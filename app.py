@@ -168,8 +168,8 @@ def analyze_misclassified(show_layers: bool, compact: bool, evt: gr.SelectData):
     """Show a misclassified test digit on the Draw tab, fed to the network exactly as the evaluation fed it."""
     digit = GALLERY[evt.index]
     note = f"Showing misclassified test digit {digit.caption} (not your drawing). "
-    # Not through the canvas: preprocessing would crop and re-centre the digit, and 6 of the 39 would
-    # then get another answer (4 the right one), so the gallery would not show the recorded mistake.
+    # Not through the canvas: preprocessing would crop and re-centre the digit, and some would then get
+    # another answer (the README counts them for the shipped weights): the gallery would not show the mistake.
     outs, drawn = _predict(digit.as_sketch(), show_layers, note, compact)
     # The canvas shows the digit on show (the visitor's old drawing beside another digit's answer misled),
     # ready to be drawn on: a stroke then sends the canvas, preprocessed like any drawing.
