@@ -16,6 +16,7 @@ import multiprocessing
 import statistics
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_data_dir, load_mnist, load_raw  # noqa: E402
-from mnist_net.model import BatchNorm2d, Dropout, Net  # noqa: E402
+from mnist_net.model import Net  # noqa: E402
 from mnist_net.training import RECIPES, prepare, tune_cpu_allocator  # noqa: E402
 from mnist_net.data import random_affine  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
@@ -48,14 +49,17 @@ def peak_rss_mb() -> float:
 
 
 def plain_model() -> Net:
-    """The model as the assignment ran it: NCHW, torch's own nn.Dropout and nn.BatchNorm2d."""
+    """The model as the assignment ran it: NCHW, plain nn.Sequential blocks of torch's own modules."""
     model = Net(dropout=0.1)
-    for block in (model.block1, model.block2, model.block3, model.block4):
-        for name, mod in block.named_children():
-            if isinstance(mod, Dropout):
-                setattr(block, name, nn.Dropout(mod.p))
-            elif isinstance(mod, BatchNorm2d):
-                setattr(block, name, nn.BatchNorm2d(mod.num_features))
+    for block_name in model.block_names:
+        layers = OrderedDict()
+        for name, mod in getattr(model, block_name).named_children():
+            if isinstance(mod, nn.Conv2d):  # our subclass only changes the CPU backward pass; use torch's
+                plain = nn.Conv2d(mod.in_channels, mod.out_channels, mod.kernel_size)
+                plain.load_state_dict(mod.state_dict())
+                mod = plain
+            layers[name] = mod
+        setattr(model, block_name, nn.Sequential(layers))
     return model
 
 
@@ -169,7 +173,7 @@ def main() -> None:
           f"then {args.rounds} alternating rounds of {args.batches} timed batches each; "
           + ("both pipelines in this process" if args.one_process else "(b) in a process of its own"))
     names = {"a": "(a) assignment: DataLoader+ToTensor/Normalize, eager, nn.Dropout and nn.BatchNorm2d",
-             "b": "(b) train.py: in-memory tensors, channels_last, cheap dropout mask, channels_last BatchNorm, batch augment"}
+             "b": "(b) train.py: in-memory tensors, channels_last, ReLU-BatchNorm-dropout fused (numba), batch augment"}
     load_raw(args.data_dir, train=True)  # a missing dataset fails here with our message, not inside (a)
     runners = {"a": InProcess(assignment_pipeline, args.data_dir, args.warm)}
     runners["b"] = (InProcess if args.one_process else OwnProcess)(our_pipeline, args.data_dir, args.warm)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,122 +21,30 @@ class ModelConfig:
         return asdict(self)
 
 
-class Dropout(nn.Dropout):
-    """Element-wise dropout, same distribution as nn.Dropout, with a cheaper mask on CPU.
+class Block(nn.Sequential):
+    """A named block of layers; in CPU training each ReLU -> BatchNorm -> Dropout runs as one fused op.
 
-    On CPU, `bernoulli_` costs about a quarter of a training step here. Instead each element gets 16
-    random bits from 64-bit words of NumPy's SFC64 generator (seeded from torch's generator, so
-    `torch.manual_seed` still fixes every mask), kept with probability 1 - p to within 2**-16. For
-    conv2's output the words take 0.7 ms, where torch's mt19937 `random_` took 1.8 ms.
+    The fused op (`mnist_net.fused`) computes what the three modules compute in training, with fewer
+    passes over memory; evaluation, GPUs and anything it does not cover run the modules one by one (so
+    in those, and only those, the three modules' own forward hooks fire).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.device.type != "cpu":
-            return super().forward(x)
-        n = x.numel()
-        seed = int(torch.empty((), dtype=torch.int64).random_())  # [0, 2**63): one draw from torch's RNG
-        words = torch.from_numpy(np.random.SFC64(seed).random_raw((n + 3) // 4).view(np.int64))
-        bits = words.view(torch.int16)[:n].view(x.shape)  # uniform over [-32768, 32767]
-        keep = bits >= (-32768 + round(self.p * 65536))
-        # The mask is laid out like x (channels_last in training): a product of two layouts takes ~5x
-        # longer, forward and backward.
-        mask = torch.empty_like(x).copy_(keep).mul_(1.0 / (1.0 - self.p))
-        return x * mask
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            relu, bn, drop = (layers[i:i + 3] + [None, None])[:3]
+            if (self.training and x.device.type == "cpu" and isinstance(relu, nn.ReLU)
+                    and isinstance(bn, nn.BatchNorm2d) and isinstance(drop, nn.Dropout)):
+                from . import fused  # numba is imported only by a CPU training run
 
-
-class BatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d with a faster training pass on CPU for channels_last input; the same statistics and math.
-
-    PyTorch's CPU kernels for channels_last BatchNorm take ~5 ms forward and ~5 ms backward per step on
-    conv2's 128x20x24x24 output here, 2-3x their NCHW time. Seen as an (N*H*W, C) matrix, that memory
-    is one batch of rows, and the per-channel sums become column sums, which PyTorch vectorises well
-    once k pixels are folded into one row of k*C values. Results agree with a float64 reference to
-    ~1e-7 (PyTorch's own channels_last kernel: ~4e-5). Evaluation, GPUs, NCHW input and small maps use
-    PyTorch's.
-    """
-
-    # Below this many values PyTorch's kernel is the faster one: ours costs ~0.4 ms a layer in Python
-    # and dispatch overhead, forward and backward, which blocks 2-4's small maps (8k-205k values at
-    # batch 128) do not repay; conv1's and conv2's outputs (1.0M and 1.5M) take 2-2.5x less time.
-    fast_min_numel = 2**18
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and x.device.type == "cpu" and x.dim() == 4 and x.numel() >= self.fast_min_numel
-                and x.dtype in (torch.float32, torch.float64) and x.numel() > x.shape[1]
-                and x.is_contiguous(memory_format=torch.channels_last)
-                and self.affine and self.track_running_stats and self.momentum is not None):
-            return super().forward(x)
-        y, mean, var = _ChannelsLastBatchNorm.apply(x, self.weight, self.bias, self.eps)
-        count = x.numel() // x.shape[1]
-        with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * (count / (count - 1)), self.momentum)  # unbiased, as PyTorch keeps it
-        return y
-
-
-def _fold(m: int) -> int:
-    """How many of m rows to fold into one: 16*C columns make long vectorised inner loops."""
-    return next(k for k in (16, 8, 4, 2, 1) if m % k == 0)
-
-
-def _rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """A channels_last NxCxHxW tensor's memory as (N*H*W/k, k*C) rows (a view), and k."""
-    c = x.shape[1]
-    m = x.numel() // c
-    k = _fold(m)
-    return x.permute(0, 2, 3, 1).reshape(m // k, k * c), k
-
-
-def _channel_sums(rows: torch.Tensor, k: int) -> torch.Tensor:
-    """Per-channel sums of (N*H*W/k, k*C) rows: C values."""
-    return rows.sum(0).view(k, -1).sum(0)
-
-
-class _ChannelsLastBatchNorm(torch.autograd.Function):
-    """Training-mode batch norm over a channels_last tensor; returns (y, batch mean, biased batch var)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps):
-        n, c, h, w = x.shape
-        m = x.numel() // c
-        rows, k = _rows(x)
-        mean = _channel_sums(rows, k) / m
-        var = _channel_sums(rows * rows, k) / m - mean * mean
-        # E[x^2] - E[x]^2 loses digits when the mean dwarfs the spread; then sum the centred squares.
-        centred = bool((mean * mean > 1000 * var).any())
-        if centred:
-            var = _channel_sums((rows - mean.repeat(k)).square_(), k) / m
-        var.clamp_(min=0)
-        rstd = torch.rsqrt(var + eps)
-        scale = weight * rstd
-        y = torch.addcmul((bias - mean * scale).repeat(k), rows, scale.repeat(k))  # x * scale + shift
-        ctx.save_for_backward(x, mean, rstd, weight)
-        ctx.centred = centred
-        ctx.mark_non_differentiable(mean, var)
-        return y.view(n, h, w, c).permute(0, 3, 1, 2), mean, var
-
-    @staticmethod
-    def backward(ctx, grad_y, _grad_mean, _grad_var):
-        x, mean, rstd, weight = ctx.saved_tensors
-        n, c, h, w = x.shape
-        m = x.numel() // c
-        rows, k = _rows(x)
-        grad_rows, _ = _rows(grad_y.contiguous(memory_format=torch.channels_last))
-        sum_g = _channel_sums(grad_rows, k)
-        if ctx.centred:
-            sum_g_centred = _channel_sums(grad_rows * (rows - mean.repeat(k)), k)
-        else:
-            sum_g_centred = _channel_sums(grad_rows * rows, k) - mean * sum_g  # sum of grad * (x - mean)
-        scale = weight * rstd
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            # grad_x = scale * (g - mean(g) - (x - mean) * rstd^2 * mean(g * (x - mean))), as a*x + b*g + const
-            coef = -scale * rstd * rstd * sum_g_centred / m
-            const = -scale * sum_g / m - coef * mean
-            grad_x = torch.addcmul(const.repeat(k), rows, coef.repeat(k)).addcmul_(grad_rows, scale.repeat(k))
-            grad_x = grad_x.view(n, h, w, c).permute(0, 3, 1, 2)
-        return grad_x, sum_g_centred * rstd, sum_g, None
+                if fused.supports(x, bn, drop):
+                    x = fused.relu_batchnorm_dropout(x, bn, drop)
+                    i += 3
+                    continue
+            x = layers[i](x)
+            i += 1
+        return x
 
 
 class Conv2d(nn.Conv2d):
@@ -163,8 +70,8 @@ class Conv2d(nn.Conv2d):
 
 def _column_sums(rows: torch.Tensor) -> torch.Tensor:
     """Sums of an (M, C) matrix's columns; 16 rows folded into one first, which PyTorch sums ~3x faster."""
-    k = _fold(rows.shape[0])
-    return _channel_sums(rows.reshape(-1, k * rows.shape[1]), k)
+    k = next(k for k in (16, 8, 4, 2, 1) if rows.shape[0] % k == 0)
+    return rows.reshape(-1, k * rows.shape[1]).sum(0).view(k, -1).sum(0)
 
 
 def _summed_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -236,7 +143,7 @@ def _stage(name: str, cin: int, cout: int, dropout: float, relu: bool = True) ->
     layers = [(f"conv{i}", _conv(cin, cout))]
     if relu:
         layers.append((f"relu{i}", nn.ReLU(inplace=True)))
-    layers += [(f"bn{i}", BatchNorm2d(cout)), (f"do{i}", Dropout(dropout))]
+    layers += [(f"bn{i}", nn.BatchNorm2d(cout)), (f"do{i}", nn.Dropout(dropout))]
     return layers
 
 
@@ -252,16 +159,16 @@ class Net(nn.Module):
         self.config = ModelConfig(dropout=dropout, num_classes=num_classes)
         d = dropout
         # 1x28x28 -> 12x26x26 -> 20x24x24 -> (1x1) 10x24x24 -> (pool) 10x12x12
-        self.block1 = nn.Sequential(OrderedDict(
+        self.block1 = Block(OrderedDict(
             _stage("1", 1, 12, d) + _stage("2", 12, 20, d)
             + [("one1", Conv2d(20, 10, kernel_size=1)), ("pool1", nn.MaxPool2d(2))]
         ))
         # 10x12x12 -> 16x10x10 -> 16x8x8
-        self.block2 = nn.Sequential(OrderedDict(_stage("3", 10, 16, d) + _stage("4", 16, 16, d)))
+        self.block2 = Block(OrderedDict(_stage("3", 10, 16, d) + _stage("4", 16, 16, d)))
         # 16x8x8 -> 16x6x6 -> 16x4x4
-        self.block3 = nn.Sequential(OrderedDict(_stage("5", 16, 16, d) + _stage("6", 16, 16, d)))
+        self.block3 = Block(OrderedDict(_stage("5", 16, 16, d) + _stage("6", 16, 16, d)))
         # 16x4x4 -> 16x2x2 -> (2x2 conv over the whole map) 10x1x1: the conv is the classifier
-        self.block4 = nn.Sequential(OrderedDict(
+        self.block4 = Block(OrderedDict(
             _stage("7", 16, 16, d) + [("conv8", Conv2d(16, num_classes, kernel_size=2))]
         ))
 

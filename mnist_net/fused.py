@@ -1,0 +1,229 @@
+"""ReLU -> BatchNorm -> Dropout as one training op on CPU: two passes over memory each way, not ~20.
+
+Eager PyTorch reads and writes block 1's 1.0-1.5M-value activations once per elementwise op (ReLU, the
+BatchNorm statistics and affine map, drawing, scaling and applying the dropout mask, and the same again
+backward), and the CPU training step is bound by that memory traffic. These numba kernels read the
+conv output twice forward (statistics, then output) and the gradient twice backward, and never store
+the dropout mask: each element's 16 random bits come from a counter-based generator (SplitMix64 at
+the element's word index, seeded per layer and step from torch's generator), so the backward pass
+recomputes them and `torch.manual_seed` still fixes every mask.
+
+Layout: a channels_last NxCxHxW tensor's memory is N*H*W rows of C values; the kernels walk it in
+blocks of ROWS rows, one flat loop per block that LLVM vectorises. Sums are float64, per block
+position, over a fixed split into CHUNKS, so they do not depend on the thread count.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+ROWS = 64  # rows per block: ROWS * C values, a multiple of 4 (4 values per 64-bit word)
+CHUNKS = 32  # fixed work split: each chunk sums its own blocks, so results are thread-count independent
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(inline="always")
+def _splitmix64(out, seed, first, count):
+    """out[j] = SplitMix64 output number first + j + 1 of the stream that starts at seed."""
+    for j in range(count):
+        z = seed + np.uint64(first + j + 1) * _GAMMA
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        out[j] = z ^ (z >> np.uint64(31))
+
+
+@numba.njit(inline="always")
+def _tile(values, channels):
+    """Per-channel values repeated for each of a block's ROWS rows."""
+    out = np.empty(ROWS * channels, values.dtype)
+    for j in range(out.size):
+        out[j] = values[j % channels]
+    return out
+
+
+@numba.njit(inline="always")
+def _fold_channels(part, t, s, q, channels):
+    """Add a chunk's per-position sums s and q into part[t] (2, C), in a fixed order."""
+    for j in range(s.size):
+        part[t, 0, j % channels] += s[j]
+        part[t, 1, j % channels] += q[j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _forward_sums(z, channels):
+    """Per-channel sum and sum of squares of relu(z): (2, C) float64."""
+    block = ROWS * channels
+    blocks = (z.size + block - 1) // block
+    part = np.zeros((CHUNKS, 2, channels))
+    for t in numba.prange(CHUNKS):
+        s, q = np.zeros(block), np.zeros(block)
+        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+            o = b * block
+            zb = z[o:o + min(block, z.size - o)]
+            for j in range(zb.size):
+                v = np.float64(zb[j]) if zb[j] > 0 else 0.0
+                s[j] += v
+                q[j] += v * v
+        _fold_channels(part, t, s, q, channels)
+    return part.sum(0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _forward_apply(z, out, scale, shift, seed, threshold, keep_scale):
+    """out = (relu(z) * scale + shift) * mask, scale and shift per channel."""
+    channels = scale.size
+    block = ROWS * channels
+    blocks = (z.size + block - 1) // block
+    scale, shift = _tile(scale, channels), _tile(shift, channels)
+    for t in numba.prange(CHUNKS):
+        words = np.empty(block // 4, np.uint64)
+        bits = words.view(np.uint16)
+        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+            o = b * block
+            n = min(block, z.size - o)
+            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            zb, ob = z[o:o + n], out[o:o + n]
+            for j in range(n):
+                v = zb[j] if zb[j] > 0 else np.float32(0)
+                m = keep_scale if bits[j] >= threshold else np.float32(0)
+                ob[j] = (v * scale[j] + shift[j]) * m
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward_sums(grad, z, channels, seed, threshold, keep_scale):
+    """Per-channel sums of g and g * relu(z), g = grad * mask (BatchNorm's output gradient): (2, C)."""
+    block = ROWS * channels
+    blocks = (z.size + block - 1) // block
+    part = np.zeros((CHUNKS, 2, channels))
+    for t in numba.prange(CHUNKS):
+        words = np.empty(block // 4, np.uint64)
+        bits = words.view(np.uint16)
+        s, q = np.zeros(block), np.zeros(block)
+        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+            o = b * block
+            n = min(block, z.size - o)
+            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            zb, gb = z[o:o + n], grad[o:o + n]
+            for j in range(n):
+                v = zb[j] if zb[j] > 0 else np.float32(0)
+                g = np.float64(gb[j] * (keep_scale if bits[j] >= threshold else np.float32(0)))
+                s[j] += g
+                q[j] += g * v
+        _fold_channels(part, t, s, q, channels)
+    return part.sum(0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward_apply(grad, z, grad_z, coef, const, scale, seed, threshold, keep_scale):
+    """grad_z = (z > 0) * (coef * z + const + scale * grad * mask), coefficients per channel."""
+    channels = scale.size
+    block = ROWS * channels
+    blocks = (z.size + block - 1) // block
+    coef, const, scale = _tile(coef, channels), _tile(const, channels), _tile(scale, channels)
+    for t in numba.prange(CHUNKS):
+        words = np.empty(block // 4, np.uint64)
+        bits = words.view(np.uint16)
+        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+            o = b * block
+            n = min(block, z.size - o)
+            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            zb, gb, ob = z[o:o + n], grad[o:o + n], grad_z[o:o + n]
+            for j in range(n):
+                m = keep_scale if bits[j] >= threshold else np.float32(0)
+                v = coef[j] * zb[j] + const[j] + scale[j] * (gb[j] * m)
+                ob[j] = v if zb[j] > 0 else np.float32(0)
+
+
+def keep_mask(seed: int, numel: int, p: float) -> np.ndarray:
+    """Which of numel values (in memory order) dropout keeps for this seed: the kernels' mask, in NumPy."""
+    counters = np.arange(1, (numel + 3) // 4 + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # SplitMix64 is arithmetic modulo 2**64
+        z = np.uint64(seed) + counters * _GAMMA
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z ^= z >> np.uint64(31)
+    return z.view(np.uint16)[:numel] >= _threshold(p)
+
+
+def _threshold(p: float) -> np.uint16:
+    """16-bit words at or above this are kept: probability 1 - p to within 2**-17."""
+    return np.uint16(round(p * 65536))
+
+
+def supports(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: torch.nn.Dropout) -> bool:
+    """Whether the fused op computes relu -> bn -> dropout for x exactly as the modules would train."""
+    return (bn.training and dropout.training and x.device.type == "cpu" and x.dtype == torch.float32
+            and x.dim() == 4 and x.numel() > x.shape[1] and x.is_contiguous(memory_format=torch.channels_last)
+            and bn.affine and bn.track_running_stats and bn.momentum is not None and 0 <= dropout.p < 1)
+
+
+def relu_batchnorm_dropout(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: torch.nn.Dropout,
+                           seed: int | None = None) -> torch.Tensor:
+    """dropout(bn(relu(x))) in training mode, with bn's running statistics updated as the module does."""
+    if seed is None:
+        seed = int(torch.empty((), dtype=torch.int64).random_())  # [0, 2**63): one draw of torch's RNG
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    y, mean, var = _ReluBatchNormDropout.apply(x, bn.weight, bn.bias, bn.eps, dropout.p, seed)
+    count = x.numel() // x.shape[1]
+    with torch.no_grad():
+        bn.num_batches_tracked.add_(1)
+        bn.running_mean.lerp_(mean, bn.momentum)
+        bn.running_var.lerp_(var * (count / (count - 1)), bn.momentum)  # unbiased, as PyTorch keeps it
+    return y
+
+
+def _memory(t: torch.Tensor) -> np.ndarray:
+    """A channels_last tensor's memory as a flat NumPy view (no copy)."""
+    return t.detach().permute(0, 2, 3, 1).reshape(-1).numpy()
+
+
+class _ReluBatchNormDropout(torch.autograd.Function):
+    """Training-mode relu -> batch norm -> dropout over channels_last x; returns (y, batch mean, biased var).
+
+    The per-channel arithmetic is float64 NumPy: a few dozen tiny torch ops cost more than the kernels
+    on block 4's maps.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, p, seed):
+        channels = x.shape[1]
+        m = x.numel() // channels
+        rng = (np.uint64(seed), _threshold(p), np.float32(1.0 / (1.0 - p)))
+        sum_x, sum_xx = _forward_sums(_memory(x), channels) / m
+        mean, var = sum_x, np.maximum(sum_xx - sum_x * sum_x, 0.0)
+        rstd = 1.0 / np.sqrt(var + eps)
+        scale = weight.detach().numpy() * rstd
+        shift = bias.detach().numpy() - mean * scale
+        y = torch.empty_like(x, memory_format=torch.channels_last)
+        _forward_apply(_memory(x), _memory(y), scale.astype(np.float32), shift.astype(np.float32), *rng)
+        ctx.save_for_backward(x, weight)
+        ctx.stats, ctx.rng = (mean, rstd), rng
+        mean32, var32 = torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(var.astype(np.float32))
+        ctx.mark_non_differentiable(mean32, var32)
+        return y, mean32, var32
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        x, weight = ctx.saved_tensors
+        mean, rstd = ctx.stats
+        channels = x.shape[1]
+        m = x.numel() // channels
+        grad = _memory(grad_y.contiguous(memory_format=torch.channels_last))
+        sum_g, sum_gv = _backward_sums(grad, _memory(x), channels, *ctx.rng)
+        sum_g_centred = sum_gv - mean * sum_g  # sum of g * (relu(x) - mean)
+        scale = weight.detach().numpy() * rstd
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            # grad of bn's input = scale * (g - mean(g) - (v - mean) * rstd^2 * mean(g * (v - mean))), v = relu(x)
+            coef = -scale * rstd * rstd * sum_g_centred / m
+            const = -scale * sum_g / m - coef * mean
+            grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+            _backward_apply(grad, _memory(x), _memory(grad_x), coef.astype(np.float32), const.astype(np.float32),
+                            scale.astype(np.float32), *ctx.rng)
+        grad_weight = torch.from_numpy((sum_g_centred * rstd).astype(np.float32))
+        return grad_x, grad_weight, torch.from_numpy(sum_g.astype(np.float32)), None, None, None

@@ -1,0 +1,132 @@
+"""The fused ReLU -> BatchNorm -> Dropout training op (mnist_net.fused) against float64 references."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_net import fused
+from mnist_net.model import Net
+
+
+def _layers(channels: int, p: float):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(channels)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    return bn.train(), nn.Dropout(p).train()
+
+
+def _mask(seed: int, shape, p: float) -> torch.Tensor:
+    """keep_mask's memory-order mask for a channels_last NxCxHxW tensor, as an NCHW-indexed tensor."""
+    n, c, h, w = shape
+    keep = torch.from_numpy(fused.keep_mask(seed, n * c * h * w, p).copy())
+    return keep.view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("shape, p, offset", [
+    ((128, 20, 24, 24), 0.1, 0.0),  # conv2's output in a training step
+    ((96, 16, 2, 2), 0.1, 0.0),     # block 4 in the epoch's last, partial batch
+    ((3, 5, 7, 9), 0.5, 0.0),       # odd sizes: the last block is partial, 5 channels per row
+    ((64, 8, 5, 5), 0.1, 100.0),    # mean 100x the spread: E[v^2] - E[v]^2 must not cancel
+    ((2, 12, 26, 26), 0.0, 0.0),    # no dropout
+])
+def test_fused_op_matches_a_float64_reference(shape, p, offset):
+    bn, drop = _layers(shape[1], p)
+    ref = nn.BatchNorm2d(shape[1]).double().train()
+    ref.load_state_dict(bn.state_dict())
+    torch.manual_seed(1)
+    x = (torch.randn(shape) * 2 + 1 + offset).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    seed = 1234567890123
+    x32, x64 = x.clone().requires_grad_(), x.double().requires_grad_()
+    y32 = fused.relu_batchnorm_dropout(x32, bn, drop, seed=seed)
+    keep = _mask(seed, shape, p)
+    y64 = ref(F.relu(x64)) * keep / (1 - p)
+    assert y32.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y32 == 0, ~keep | (y64 == 0))  # exactly the mask's elements are dropped
+    y32.backward(grad)
+    y64.backward(grad.double())
+
+    def close(a, b, tol=2e-6):
+        assert ((a.double() - b).abs().max() / b.abs().max()).item() < tol
+
+    close(y32, y64)
+    close(x32.grad, x64.grad)
+    close(bn.weight.grad, ref.weight.grad, 1e-5)
+    close(bn.bias.grad, ref.bias.grad)
+    close(bn.running_mean, ref.running_mean)
+    close(bn.running_var, ref.running_var)
+    assert bn.num_batches_tracked.item() == ref.num_batches_tracked.item() == 1
+
+
+def test_dropout_mask_keeps_one_minus_p_in_every_slot_of_a_word():
+    keep = fused.keep_mask(987654321, 4_000_000, 0.1)
+    assert abs(keep.mean() - 0.9) < 0.0008  # 5 standard deviations
+    per_slot = keep.reshape(-1, 4).mean(0)  # each 64-bit word gives 4 values
+    assert np.abs(per_slot - 0.9).max() < 0.0016
+    assert keep.reshape(-1, 100).all(1).mean() < 0.001  # no runs of kept values: 0.9**100 ~ 3e-5
+    other = fused.keep_mask(987654322, 4_000_000, 0.1)
+    assert abs((keep == other).mean() - (0.9 * 0.9 + 0.1 * 0.1)) < 0.001  # neighbouring seeds: independent masks
+
+
+def test_fused_op_is_the_same_for_any_thread_count():
+    bn, drop = _layers(20, 0.1)
+    x = torch.randn(128, 20, 24, 24).contiguous(memory_format=torch.channels_last)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            xi = x.clone().requires_grad_()
+            y = fused.relu_batchnorm_dropout(xi, bn, drop, seed=5)
+            (y * y).sum().backward()
+            results.append((y.detach(), xi.grad, bn.weight.grad.clone()))
+            bn.weight.grad = None
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_net_fuses_every_stage_only_in_cpu_channels_last_float32_training(monkeypatch):
+    calls = []
+    real = fused.relu_batchnorm_dropout
+    monkeypatch.setattr(fused, "relu_batchnorm_dropout", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = Net()
+    x = torch.randn(4, 1, 28, 28)
+
+    def count(m, inp):
+        calls.clear()
+        m(inp)
+        return len(calls)
+
+    assert count(model.train(), x) == 0  # an NCHW model: the modules one by one
+    cl = model.to(memory_format=torch.channels_last)
+    assert count(cl.train(), x.contiguous(memory_format=torch.channels_last)) == 7  # all seven stages
+    assert count(cl.train(), x) == 7  # channels_last weights make channels_last activations anyway
+    assert count(cl.eval(), x.contiguous(memory_format=torch.channels_last)) == 0
+    assert count(Net().double().train(), x.double()) == 0
+
+
+def test_fused_training_is_reproducible_from_torch_manual_seed():
+    def step(seed):
+        torch.manual_seed(seed)
+        model = Net().to(memory_format=torch.channels_last).train()
+        x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+        loss = F.nll_loss(model(x), torch.arange(16) % 10)
+        loss.backward()
+        return loss.item(), model.block1.conv1.weight.grad
+
+    (l1, g1), (l2, g2), (l3, _) = step(3), step(3), step(4)
+    assert l1 == l2 and torch.equal(g1, g2)
+    assert l1 != l3
+
+
+def test_a_batch_of_one_pixel_per_channel_gets_torchs_own_message():
+    bn, drop = _layers(6, 0.1)
+    assert not fused.supports(torch.randn(1, 6, 1, 1).contiguous(memory_format=torch.channels_last), bn, drop)
+    block = Net().block4.train()  # conv7 on 3x3 gives one value per channel
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        block(torch.randn(1, 16, 3, 3).contiguous(memory_format=torch.channels_last))
