@@ -65,7 +65,7 @@ def _forward_sums(z, channels):
             o = b * block
             zb = z[o:o + min(block, z.size - o)]
             for j in range(zb.size):
-                v = np.float64(zb[j]) if zb[j] > 0 else 0.0
+                v = 0.0 if zb[j] <= 0 else np.float64(zb[j])  # relu; NaN stays NaN, as in torch
                 s[j] += v
                 q[j] += v * v
         _fold_channels(part, t, s, q, channels)
@@ -88,7 +88,7 @@ def _forward_apply(z, out, scale, shift, seed, threshold, keep_scale):
             _splitmix64(words, seed, o // 4, (n + 3) // 4)
             zb, ob = z[o:o + n], out[o:o + n]
             for j in range(n):
-                v = zb[j] if zb[j] > 0 else np.float32(0)
+                v = np.float32(0) if zb[j] <= 0 else zb[j]
                 m = keep_scale if bits[j] >= threshold else np.float32(0)
                 ob[j] = (v * scale[j] + shift[j]) * m
 
@@ -109,7 +109,7 @@ def _backward_sums(grad, z, channels, seed, threshold, keep_scale):
             _splitmix64(words, seed, o // 4, (n + 3) // 4)
             zb, gb = z[o:o + n], grad[o:o + n]
             for j in range(n):
-                v = zb[j] if zb[j] > 0 else np.float32(0)
+                v = np.float32(0) if zb[j] <= 0 else zb[j]
                 g = np.float64(gb[j] * (keep_scale if bits[j] >= threshold else np.float32(0)))
                 s[j] += g
                 q[j] += g * v
@@ -176,6 +176,10 @@ def relu_batchnorm_dropout(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: t
     return y
 
 
+# A diverging run's inf and NaN pass through silently, as in torch's ops: the training loop reports them.
+_QUIET = np.errstate(all="ignore")
+
+
 def _memory(t: torch.Tensor) -> np.ndarray:
     """A channels_last tensor's memory as a flat NumPy view (no copy)."""
     return t.detach().permute(0, 2, 3, 1).reshape(-1).numpy()
@@ -189,6 +193,7 @@ class _ReluBatchNormDropout(torch.autograd.Function):
     """
 
     @staticmethod
+    @_QUIET
     def forward(ctx, x, weight, bias, eps, p, seed):
         channels = x.shape[1]
         m = x.numel() // channels
@@ -208,6 +213,7 @@ class _ReluBatchNormDropout(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_QUIET
     def backward(ctx, grad_y, _grad_mean, _grad_var):
         x, weight = ctx.saved_tensors
         mean, rstd = ctx.stats

@@ -1,4 +1,6 @@
 """The fused ReLU -> BatchNorm -> Dropout training op (mnist_net.fused) against float64 references."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -130,3 +132,21 @@ def test_a_batch_of_one_pixel_per_channel_gets_torchs_own_message():
     block = Net().block4.train()  # conv7 on 3x3 gives one value per channel
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         block(torch.randn(1, 16, 3, 3).contiguous(memory_format=torch.channels_last))
+
+
+def test_nan_and_inf_pass_through_as_in_torch_without_numpy_warnings():
+    bn, drop = _layers(4, 0.0)
+    x = torch.randn(8, 4, 3, 3)
+    x[0, 1, 0, 0] = float("nan")
+    x[1, 2, 0, 0] = float("inf")
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = fused.relu_batchnorm_dropout(x, bn, drop, seed=1)
+        y.sum().backward()
+    ref = nn.BatchNorm2d(4).train()
+    ref.load_state_dict(_layers(4, 0.0)[0].state_dict())
+    expected = ref(F.relu(x.detach()))
+    assert torch.equal(y.isnan(), expected.isnan())  # channels 1 and 2 are NaN throughout, as in torch
+    assert y[:, 1].isnan().all() and y[:, 2].isnan().all() and not y[:, 0].isnan().any()
+    assert bn.running_mean[1].isnan() and not bn.running_mean[0].isnan()
