@@ -47,10 +47,11 @@ def _tile(values, channels):
 
 @numba.njit(inline="always")
 def _fold_channels(part, t, s, q, channels):
-    """Add a chunk's per-position sums s and q into part[t] (2, C), in a fixed order."""
-    for j in range(s.size):
-        part[t, 0, j % channels] += s[j]
-        part[t, 1, j % channels] += q[j]
+    """Add a chunk's per-position sums s and q into part[t] (2, C), row by row."""
+    for r in range(ROWS):
+        for c in range(channels):
+            part[t, 0, c] += s[r * channels + c]
+            part[t, 1, c] += q[r * channels + c]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -60,8 +61,11 @@ def _forward_sums(z, channels):
     blocks = (z.size + block - 1) // block
     part = np.zeros((CHUNKS, 2, channels))
     for t in numba.prange(CHUNKS):
+        first, last = t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS
+        if first == last:  # small maps leave chunks empty
+            continue
         s, q = np.zeros(block), np.zeros(block)
-        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+        for b in range(first, last):
             o = b * block
             zb = z[o:o + min(block, z.size - o)]
             for j in range(zb.size):
@@ -100,10 +104,13 @@ def _backward_sums(grad, z, channels, seed, threshold, keep_scale):
     blocks = (z.size + block - 1) // block
     part = np.zeros((CHUNKS, 2, channels))
     for t in numba.prange(CHUNKS):
+        first, last = t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS
+        if first == last:
+            continue
         words = np.empty(block // 4, np.uint64)
         bits = words.view(np.uint16)
         s, q = np.zeros(block), np.zeros(block)
-        for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
+        for b in range(first, last):
             o = b * block
             n = min(block, z.size - o)
             _splitmix64(words, seed, o // 4, (n + 3) // 4)
