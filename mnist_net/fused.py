@@ -165,7 +165,8 @@ def supports(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: torch.nn.Dropou
     """Whether the fused op computes relu -> bn -> dropout for x exactly as the modules would train."""
     return (bn.training and dropout.training and x.device.type == "cpu" and x.dtype == torch.float32
             and x.dim() == 4 and x.numel() > x.shape[1] and x.is_contiguous(memory_format=torch.channels_last)
-            and bn.affine and bn.track_running_stats and bn.momentum is not None and 0 <= dropout.p < 1)
+            and bn.affine and bn.track_running_stats and bn.momentum is not None and 0 <= dropout.p < 1
+            and bn.weight.dtype == bn.bias.dtype == torch.float32 and bn.weight.device.type == "cpu")
 
 
 def relu_batchnorm_dropout(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: torch.nn.Dropout,

@@ -150,3 +150,16 @@ def test_nan_and_inf_pass_through_as_in_torch_without_numpy_warnings():
     assert torch.equal(y.isnan(), expected.isnan())  # channels 1 and 2 are NaN throughout, as in torch
     assert y[:, 1].isnan().all() and y[:, 2].isnan().all() and not y[:, 0].isnan().any()
     assert bn.running_mean[1].isnan() and not bn.running_mean[0].isnan()
+
+
+def test_the_op_declines_what_the_modules_would_compute_differently():
+    x = torch.randn(4, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+    assert fused.supports(x, nn.BatchNorm2d(3), nn.Dropout(0.1))
+    assert not fused.supports(x, nn.BatchNorm2d(3).eval(), nn.Dropout(0.1))  # running statistics
+    assert not fused.supports(x, nn.BatchNorm2d(3), nn.Dropout(0.1).eval())  # no dropout
+    assert not fused.supports(x, nn.BatchNorm2d(3, momentum=None), nn.Dropout(0.1))  # cumulative average
+    assert not fused.supports(x, nn.BatchNorm2d(3, affine=False), nn.Dropout(0.1))
+    assert not fused.supports(x, nn.BatchNorm2d(3, track_running_stats=False), nn.Dropout(0.1))
+    assert not fused.supports(x, nn.BatchNorm2d(3).double(), nn.Dropout(0.1))  # torch would refuse the mix
+    assert not fused.supports(x.double(), nn.BatchNorm2d(3).double(), nn.Dropout(0.1))
+    assert not fused.supports(x.contiguous(), nn.BatchNorm2d(3), nn.Dropout(0.1))  # NCHW memory
