@@ -14,6 +14,8 @@ position, over a fixed split into CHUNKS, so they do not depend on the thread co
 """
 from __future__ import annotations
 
+import time
+
 import numba
 import numpy as np
 import torch
@@ -182,6 +184,14 @@ def relu_batchnorm_dropout(x: torch.Tensor, bn: torch.nn.BatchNorm2d, dropout: t
         bn.running_mean.lerp_(mean, bn.momentum)
         bn.running_var.lerp_(var * (count / (count - 1)), bn.momentum)  # unbiased, as PyTorch keeps it
     return y
+
+
+def warm_up() -> float:
+    """Compile the kernels (or load them from numba's cache) on a tiny map; seconds taken. Draws no random numbers."""
+    started = time.perf_counter()
+    x = torch.ones(2, 4, 2, 2).contiguous(memory_format=torch.channels_last).requires_grad_()
+    relu_batchnorm_dropout(x, torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.1), seed=0).sum().backward()
+    return time.perf_counter() - started
 
 
 # A diverging run's inf and NaN pass through silently, as in torch's ops: the training loop reports them.

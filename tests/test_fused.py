@@ -163,3 +163,9 @@ def test_the_op_declines_what_the_modules_would_compute_differently():
     assert not fused.supports(x, nn.BatchNorm2d(3).double(), nn.Dropout(0.1))  # torch would refuse the mix
     assert not fused.supports(x.double(), nn.BatchNorm2d(3).double(), nn.Dropout(0.1))
     assert not fused.supports(x.contiguous(), nn.BatchNorm2d(3), nn.Dropout(0.1))  # NCHW memory
+
+
+def test_warm_up_compiles_without_touching_torchs_random_numbers():
+    state = torch.get_rng_state()
+    assert 0 <= fused.warm_up() < 120
+    assert torch.equal(torch.get_rng_state(), state)  # a run's masks start where they would have anyway
