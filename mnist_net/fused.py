@@ -39,6 +39,15 @@ def _splitmix64(out, seed, first, count):
 
 
 @numba.njit(inline="always")
+def _block_mask(mask, words, seed, first, n, threshold, keep_scale):
+    """mask[:n] = dropout's multipliers (keep_scale or 0) for the n values from value index first (a multiple of 4)."""
+    _splitmix64(words, seed, first // 4, (n + 3) // 4)
+    bits = words.view(np.uint16)  # four 16-bit draws a word, lowest first
+    for j in range(n):
+        mask[j] = keep_scale if bits[j] >= threshold else np.float32(0)
+
+
+@numba.njit(inline="always")
 def _tile(values, channels):
     """Per-channel values repeated for each of a block's ROWS rows."""
     out = np.empty(ROWS * channels, values.dtype)
@@ -86,17 +95,14 @@ def _forward_apply(z, out, scale, shift, seed, threshold, keep_scale):
     blocks = (z.size + block - 1) // block
     scale, shift = _tile(scale, channels), _tile(shift, channels)
     for t in numba.prange(CHUNKS):
-        words = np.empty(block // 4, np.uint64)
-        bits = words.view(np.uint16)
+        words, mask = np.empty(block // 4, np.uint64), np.empty(block, np.float32)
         for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
-            o = b * block
-            n = min(block, z.size - o)
-            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            o, n = b * block, min(block, z.size - b * block)
+            _block_mask(mask, words, seed, o, n, threshold, keep_scale)
             zb, ob = z[o:o + n], out[o:o + n]
             for j in range(n):
                 v = np.float32(0) if zb[j] <= 0 else zb[j]
-                m = keep_scale if bits[j] >= threshold else np.float32(0)
-                ob[j] = (v * scale[j] + shift[j]) * m
+                ob[j] = (v * scale[j] + shift[j]) * mask[j]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -109,17 +115,15 @@ def _backward_sums(grad, z, channels, seed, threshold, keep_scale):
         first, last = t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS
         if first == last:
             continue
-        words = np.empty(block // 4, np.uint64)
-        bits = words.view(np.uint16)
+        words, mask = np.empty(block // 4, np.uint64), np.empty(block, np.float32)
         s, q = np.zeros(block), np.zeros(block)
         for b in range(first, last):
-            o = b * block
-            n = min(block, z.size - o)
-            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            o, n = b * block, min(block, z.size - b * block)
+            _block_mask(mask, words, seed, o, n, threshold, keep_scale)
             zb, gb = z[o:o + n], grad[o:o + n]
             for j in range(n):
                 v = np.float32(0) if zb[j] <= 0 else zb[j]
-                g = np.float64(gb[j] * (keep_scale if bits[j] >= threshold else np.float32(0)))
+                g = np.float64(gb[j] * mask[j])
                 s[j] += g
                 q[j] += g * v
         _fold_channels(part, t, s, q, channels)
@@ -134,16 +138,13 @@ def _backward_apply(grad, z, grad_z, coef, const, scale, seed, threshold, keep_s
     blocks = (z.size + block - 1) // block
     coef, const, scale = _tile(coef, channels), _tile(const, channels), _tile(scale, channels)
     for t in numba.prange(CHUNKS):
-        words = np.empty(block // 4, np.uint64)
-        bits = words.view(np.uint16)
+        words, mask = np.empty(block // 4, np.uint64), np.empty(block, np.float32)
         for b in range(t * blocks // CHUNKS, (t + 1) * blocks // CHUNKS):
-            o = b * block
-            n = min(block, z.size - o)
-            _splitmix64(words, seed, o // 4, (n + 3) // 4)
+            o, n = b * block, min(block, z.size - b * block)
+            _block_mask(mask, words, seed, o, n, threshold, keep_scale)
             zb, gb, ob = z[o:o + n], grad[o:o + n], grad_z[o:o + n]
             for j in range(n):
-                m = keep_scale if bits[j] >= threshold else np.float32(0)
-                v = coef[j] * zb[j] + const[j] + scale[j] * (gb[j] * m)
+                v = coef[j] * zb[j] + const[j] + scale[j] * (gb[j] * mask[j])
                 ob[j] = v if zb[j] > 0 else np.float32(0)
 
 
