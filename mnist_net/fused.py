@@ -217,15 +217,16 @@ class _ReluBatchNormDropout(torch.autograd.Function):
         channels = x.shape[1]
         m = x.numel() // channels
         rng = (np.uint64(seed), _threshold(p), np.float32(1.0 / (1.0 - p)))
-        sum_x, sum_xx = _forward_sums(_memory(x), channels) / m
+        memory = _memory(x)
+        sum_x, sum_xx = _forward_sums(memory, channels) / m
         mean, var = sum_x, np.maximum(sum_xx - sum_x * sum_x, 0.0)
         rstd = 1.0 / np.sqrt(var + eps)
         scale = weight.detach().numpy() * rstd
         shift = bias.detach().numpy() - mean * scale
         y = torch.empty_like(x, memory_format=torch.channels_last)
-        _forward_apply(_memory(x), _memory(y), scale.astype(np.float32), shift.astype(np.float32), *rng)
-        ctx.save_for_backward(x, weight)
-        ctx.stats, ctx.rng = (mean, rstd), rng
+        _forward_apply(memory, _memory(y), scale.astype(np.float32), shift.astype(np.float32), *rng)
+        ctx.save_for_backward(x)
+        ctx.stats, ctx.rng = (mean, rstd, scale), rng
         mean32, var32 = torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(var.astype(np.float32))
         ctx.mark_non_differentiable(mean32, var32)
         return y, mean32, var32
@@ -234,21 +235,21 @@ class _ReluBatchNormDropout(torch.autograd.Function):
     @once_differentiable
     @_QUIET
     def backward(ctx, grad_y, _grad_mean, _grad_var):
-        x, weight = ctx.saved_tensors
-        mean, rstd = ctx.stats
+        (x,) = ctx.saved_tensors
+        mean, rstd, scale = ctx.stats
         channels = x.shape[1]
         m = x.numel() // channels
+        memory = _memory(x)
         grad = _memory(grad_y.contiguous(memory_format=torch.channels_last))
-        sum_g, sum_gv = _backward_sums(grad, _memory(x), channels, *ctx.rng)
+        sum_g, sum_gv = _backward_sums(grad, memory, channels, *ctx.rng)
         sum_g_centred = sum_gv - mean * sum_g  # sum of g * (relu(x) - mean)
-        scale = weight.detach().numpy() * rstd
         grad_x = None
         if ctx.needs_input_grad[0]:
             # grad of bn's input = scale * (g - mean(g) - (v - mean) * rstd^2 * mean(g * (v - mean))), v = relu(x)
             coef = -scale * rstd * rstd * sum_g_centred / m
             const = -scale * sum_g / m - coef * mean
             grad_x = torch.empty_like(x, memory_format=torch.channels_last)
-            _backward_apply(grad, _memory(x), _memory(grad_x), coef.astype(np.float32), const.astype(np.float32),
+            _backward_apply(grad, memory, _memory(grad_x), coef.astype(np.float32), const.astype(np.float32),
                             scale.astype(np.float32), *ctx.rng)
         grad_weight = torch.from_numpy((sum_g_centred * rstd).astype(np.float32))
         return grad_x, grad_weight, torch.from_numpy(sum_g.astype(np.float32)), None, None, None
