@@ -264,6 +264,11 @@ def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_pat
         page.goto(server, wait_until="load")
         canvas = page.locator("#sketchpad canvas").first
         expect(canvas).to_be_visible(timeout=20_000)
+        # The button the page's own script clicks when the window crosses the phone width is in the page,
+        # but not in the accessibility tree: a screen reader must not offer it.
+        expect(page.locator("#relayout")).to_be_attached()
+        expect(page.get_by_role("button", name="Lay out for this window")).to_have_count(0)
+        expect(page.get_by_role("button", name="Lay out for this window", include_hidden=True)).to_have_count(1)
         # No clicking on any tool: a visitor draws the moment the page opens.
         expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(
             __import__("re").compile("highlight"), timeout=10_000)
