@@ -15,6 +15,12 @@ def sibling(weights: str | os.PathLike, suffix: str) -> Path:
     return p.with_name(p.stem + suffix)
 
 
+def artifact_paths(weights, out_dir) -> tuple[Path, Path]:
+    """(eval JSON, misclassified sprite PNG) for a weights file, inside out_dir."""
+    stem = Path(weights).stem
+    return Path(out_dir) / f"{stem}.eval.json", Path(out_dir) / f"{stem}.misclassified.png"
+
+
 def write_json(obj, path: str | os.PathLike) -> None:
     """Pretty JSON, written atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())

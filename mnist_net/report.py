@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .artifacts import read_json, sibling
-from .evaluate import artifact_paths
+from .artifacts import artifact_paths, read_json, sibling
 from .model import Net, summary_rows
 from .sketch import Sketch, from_mnist
 

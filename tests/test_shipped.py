@@ -11,7 +11,7 @@ from conftest import ROOT
 from mnist_net import evaluate as evaluate_cli
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, load_model
 from mnist_net.data import MNIST_MEAN, MNIST_STD
-from mnist_net.evaluate import artifact_paths
+from mnist_net.artifacts import artifact_paths
 from mnist_net.explain import saliency
 from mnist_net.training import evaluate
 
