@@ -1,8 +1,6 @@
 """Training and evaluation: one `train_epoch` / `evaluate` pair and a `fit` loop over recipes."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -60,23 +58,6 @@ class EvalResult(NamedTuple):
         """The line users know from pytorch/examples and the assignment."""
         return (f"Test set: Average loss: {self.loss:.4f}, Accuracy: {self.correct}/{self.total} "
                 f"({self.accuracy:.2f}%)")
-
-
-def tune_cpu_allocator() -> bool:
-    """Keep freed activation buffers in glibc's heap instead of returning them to the OS.
-
-    A training step allocates and frees the same few-MB tensors every step; with glibc's
-    defaults each one is a fresh mmap whose pages fault in again (~25% of a CPU step here).
-    Returns False where glibc is not the allocator (macOS, Windows, musl).
-    """
-    if platform.system() != "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False
 
 
 def pick_device(requested: str = "auto") -> torch.device:

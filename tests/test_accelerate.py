@@ -1,4 +1,4 @@
-"""The fused ReLU -> BatchNorm -> Dropout training op (mnist_net.fused) against float64 references."""
+"""The CPU training speed path (mnist_net.accelerate) against float64 references and the stock modules."""
 import warnings
 
 import numpy as np
@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_net import fused
+from mnist_net import accelerate as fused
+from mnist_net.accelerate import FastConv2d, accelerate
 from mnist_net.model import Net
 
 
@@ -92,11 +93,15 @@ def test_fused_op_is_the_same_for_any_thread_count():
         assert torch.equal(a, b)
 
 
-def test_net_fuses_every_stage_only_in_cpu_channels_last_float32_training(monkeypatch):
+def test_accelerate_swaps_classes_in_place_and_fuses_only_cpu_channels_last_float32_training(monkeypatch):
     calls = []
     real = fused.relu_batchnorm_dropout
     monkeypatch.setattr(fused, "relu_batchnorm_dropout", lambda *a, **k: calls.append(1) or real(*a, **k))
-    model = Net()
+    stock = Net()
+    model = accelerate(Net())
+    model.load_state_dict(stock.state_dict())
+    assert list(model.state_dict()) == list(stock.state_dict())  # the shipped weights' keys
+    assert type(Net().block1) is nn.Sequential and type(Net().block1.conv1) is nn.Conv2d  # the model file: stock
     x = torch.randn(4, 1, 28, 28)
 
     def count(m, inp):
@@ -107,15 +112,18 @@ def test_net_fuses_every_stage_only_in_cpu_channels_last_float32_training(monkey
     assert count(model.train(), x) == 0  # an NCHW model: the modules one by one
     cl = model.to(memory_format=torch.channels_last)
     assert count(cl.train(), x.contiguous(memory_format=torch.channels_last)) == 7  # all seven stages
-    assert count(cl.train(), x) == 7  # channels_last weights make channels_last activations anyway
     assert count(cl.eval(), x.contiguous(memory_format=torch.channels_last)) == 0
-    assert count(Net().double().train(), x.double()) == 0
+    assert count(accelerate(Net()).double().train(), x.double()) == 0
+    cl.load_state_dict(stock.state_dict())  # training moved BatchNorm's running statistics
+    stock = stock.to(memory_format=torch.channels_last)
+    with torch.inference_mode():  # evaluation: the stock modules, bit for bit
+        assert torch.equal(cl.eval()(x), stock.eval()(x))
 
 
 def test_fused_training_is_reproducible_from_torch_manual_seed():
     def step(seed):
         torch.manual_seed(seed)
-        model = Net().to(memory_format=torch.channels_last).train()
+        model = accelerate(Net()).to(memory_format=torch.channels_last).train()
         x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
         loss = F.nll_loss(model(x), torch.arange(16) % 10)
         loss.backward()
@@ -129,7 +137,7 @@ def test_fused_training_is_reproducible_from_torch_manual_seed():
 def test_a_batch_of_one_pixel_per_channel_gets_torchs_own_message():
     bn, drop = _layers(6, 0.1)
     assert not fused.supports(torch.randn(1, 6, 1, 1).contiguous(memory_format=torch.channels_last), bn, drop)
-    block = Net().block4.train()  # conv7 on 3x3 gives one value per channel
+    block = accelerate(Net()).block4.train()  # conv7 on 3x3 gives one value per channel
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         block(torch.randn(1, 16, 3, 3).contiguous(memory_format=torch.channels_last))
 
@@ -169,3 +177,58 @@ def test_warm_up_compiles_without_touching_torchs_random_numbers():
     state = torch.get_rng_state()
     assert 0 <= fused.warm_up() < 120
     assert torch.equal(torch.get_rng_state(), state)  # a run's masks start where they would have anyway
+
+
+@pytest.mark.parametrize("cin, cout, k, shape, input_grad, path", [
+    (20, 10, 1, (128, 20, 24, 24), True, "_PointwiseConv"),  # block 1's 1x1 conv in a training step
+    (5, 3, 1, (3, 5, 7, 9), False, "_PointwiseConv"),        # no input gradient wanted; odd sizes
+    (1, 12, 3, (128, 1, 28, 28), False, "_SingleChannelConv"),  # conv1 on a batch of digits
+    (1, 4, 2, (3, 1, 5, 7), False, "_SingleChannelConv"),    # a 2x2 kernel on a non-square image
+])
+def test_conv_fast_backward_matches_a_float64_reference(cin, cout, k, shape, input_grad, path):
+    torch.manual_seed(0)
+    ours = FastConv2d(cin, cout, k).to(memory_format=torch.channels_last)
+    ref = nn.Conv2d(cin, cout, k).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    x32, x64 = x.clone().requires_grad_(input_grad), x.double().requires_grad_(input_grad)
+    passed_back = []  # the input gradient as the layer hands it on (a leaf's .grad is re-laid out to match)
+    inp = x32 * 1 if input_grad else x32
+    if input_grad:
+        inp.register_hook(passed_back.append)
+    y32, y64 = ours(inp), ref(x64)
+    assert type(y32.grad_fn).__name__.startswith(path)
+    grad = torch.randn(y32.shape).contiguous(memory_format=torch.channels_last)
+    y32.backward(grad)
+    y64.backward(grad.double())
+    # PyTorch's own float32 convolution, for the error a float32 sum of ~100k terms has anyway
+    torch_conv = nn.Conv2d(cin, cout, k).to(memory_format=torch.channels_last)
+    torch_conv.load_state_dict(ours.state_dict())
+    torch_conv(x).backward(grad)
+
+    def error(a, b):
+        return ((a.double() - b).abs().max() / b.abs().max()).item()
+
+    assert error(y32, y64) < 1e-6
+    for got, want, torchs in [(ours.weight.grad, ref.weight.grad, torch_conv.weight.grad),
+                              (ours.bias.grad, ref.bias.grad, torch_conv.bias.grad)]:
+        assert error(got, want) < max(1e-6, error(torchs, want))  # as accurate as PyTorch's own
+    if input_grad:
+        assert error(x32.grad, x64.grad) < 1e-6
+        assert passed_back[0].is_contiguous(memory_format=torch.channels_last)  # NCHW would slow what follows
+
+
+def test_conv_leaves_other_cases_to_torch():
+    x = torch.randn(2, 1, 8, 8)
+    cl4 = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last)
+    for conv, inp in [
+        (FastConv2d(1, 4, 3, padding=1), x),         # padding
+        (FastConv2d(4, 4, 3), cl4),                  # a 3x3 kernel over more than one channel
+        (FastConv2d(4, 4, 1), torch.randn(2, 4, 8, 8)),  # a 1x1 kernel over NCHW memory
+        (FastConv2d(4, 4, 1, stride=2), cl4),        # stride
+        (FastConv2d(1, 4, 3), x.clone().requires_grad_()),  # one channel, but its input gradient is wanted
+    ]:
+        assert type(conv(inp).grad_fn).__name__ == "ConvolutionBackward0"
+    conv = FastConv2d(1, 4, 3)
+    with torch.inference_mode():  # evaluation and the app: PyTorch's convolution, bit for bit
+        torch.testing.assert_close(conv(x), nn.functional.conv2d(x, conv.weight, conv.bias), rtol=0, atol=0)
