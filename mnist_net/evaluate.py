@@ -1,13 +1,6 @@
 """Evaluate a weights file on the 10k MNIST test set: python -m mnist_net.evaluate [--weights PATH]."""
 from __future__ import annotations
 
-from .cli import ctrl_c_ends_loading, run_command
-
-if __name__ == "__main__":
-    # Loading torch takes a second or more, and main() handles Ctrl-C only once it runs: meanwhile a Ctrl-C
-    # ends the program with one line, not with a traceback from inside torch.
-    ctrl_c_ends_loading()
-
 import argparse
 import io
 import sys
@@ -19,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model
-from .artifacts import write_json
-from .checkpoint import atomic_write_bytes
+from .artifacts import artifact_paths, write_json
+from .checkpoint import DEFAULT_WEIGHTS, WeightsError, atomic_write_bytes, load_model
 from .data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
-from .training import EvalResult, predictions, prepare, tune_cpu_allocator
+from .training import EvalResult, predictions, prepare
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -57,12 +49,6 @@ def run(weights=None, data_dir=None, test: MNISTTensors | None = None) -> tuple[
     predicted = probs.argmax(1)
     result = EvalResult(loss, int((predicted == test.labels).sum()), len(test))
     return result, confusion_matrix(test.labels, predicted), probs
-
-
-def artifact_paths(weights, out_dir) -> tuple[Path, Path]:
-    """(eval JSON, misclassified sprite PNG) for a weights file, inside out_dir."""
-    stem = Path(weights).stem
-    return Path(out_dir) / f"{stem}.eval.json", Path(out_dir) / f"{stem}.misclassified.png"
 
 
 def write_artifacts(weights, out_dir, result: EvalResult, cm: torch.Tensor, probs: torch.Tensor,
@@ -105,7 +91,6 @@ def main(argv=None) -> int:
                    help="also write <weights>.eval.json and <weights>.misclassified.png into DIR "
                         "(the app's Model tab reads them from weights/)")
     args = p.parse_args(argv)
-    tune_cpu_allocator()
     try:
         raw, labels = load_raw(args.data_dir, train=False)
         test = MNISTTensors(normalize_uint8(raw), labels)
@@ -129,4 +114,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_command(main)
+    sys.exit(main())

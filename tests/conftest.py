@@ -4,7 +4,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +23,6 @@ if "GRADIO_TEMP_DIR" not in os.environ:
     os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="mnist_net-tests-gradio-")
     atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # CI has no internet beyond package registries
-# A suite started in the background (`pytest ... &` in a script) inherits Ctrl-C ignored, and so would every
-# process it starts, which the CLI rightly leaves ignored; the Ctrl-C tests need it delivered, as in a terminal.
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def missing(what: str) -> None:

@@ -139,5 +139,5 @@ def test_a_bad_weights_path_gets_advice_train_py_accepts(tmp_path):
             load_model(path)
         assert advice in str(e.value) and "git checkout" not in str(e.value), str(e.value)
         if "--out" in advice:
-            assert train_cli.parse_args(["--out", str(path)]).out == path  # the advice is a command that runs
+            assert train_cli.parse_args(["--out", str(path)]).out == str(path)  # the advice is a command that runs
     assert "git checkout -- weights/" in checkpoint._fix(DEFAULT_WEIGHTS)
