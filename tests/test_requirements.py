@@ -1,0 +1,68 @@
+"""A Space installs requirements.txt only: the app must need nothing else, and training's packages stay out of it."""
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+TRAINING_ONLY = ("numba", "llvmlite", "torchvision")  # (tqdm too, but gradio's huggingface_hub brings it)
+
+
+def requirement_names(path) -> set[str]:
+    names = set()
+    for line in (ROOT / path).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-r"):
+            names.add(re.split(r"[<>=!~ \[]", line)[0].lower())
+    return names
+
+
+def test_the_app_runs_with_training_only_packages_blocked():
+    """`import app` and a prediction, in a process where importing numba or torchvision fails."""
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {TRAINING_ONLY!r}:
+            raise ImportError(f"{{name}} is not in requirements.txt")
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(ROOT)!r})
+import app
+from mnist_net.sketch import preprocess
+from mnist_net.inference import analyze
+from PIL import Image
+digit = Image.open({str(ROOT / 'examples' / 'mnist_test_0000_digit7.png')!r})
+print("digit", analyze(app.MODEL, digit).prediction)
+print("modules", " ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "digit 7" in proc.stdout
+    loaded = set(proc.stdout.split("modules", 1)[1].split())
+    assert not loaded & set(TRAINING_ONLY)
+
+
+def test_every_package_the_app_imports_is_in_requirements_txt():
+    """Module-level third-party imports of app.py and the mnist_net modules it loads, mapped to their distributions
+    (data.py imports torchvision inside the function that reads MNIST, which the app never calls)."""
+    proc = subprocess.run([sys.executable, "-c", "import sys, app; print(' '.join(m.__file__ for n, m in "
+                           "sys.modules.items() if n.startswith('mnist_net') and getattr(m, '__file__', None)))"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = set()
+    for path in [ROOT / "app.py", *proc.stdout.split()]:
+        for node in ast.parse(open(path).read()).body:
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("mnist_net", "app")}
+    dists = importlib.metadata.packages_distributions()
+    needed = {dists[m][0].lower() for m in third_party}
+    assert needed and needed <= requirement_names("requirements.txt"), needed - requirement_names("requirements.txt")
+    assert not requirement_names("requirements.txt") & set(TRAINING_ONLY)
+    assert {"numba", "torchvision", "tqdm"} <= requirement_names("requirements-train.txt")
