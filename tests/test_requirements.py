@@ -47,20 +47,22 @@ print("modules", " ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
 
 
 def test_every_package_the_app_imports_is_in_requirements_txt():
-    """Module-level third-party imports of app.py and the mnist_net modules it loads, mapped to their distributions
-    (data.py imports torchvision inside the function that reads MNIST, which the app never calls)."""
+    """Third-party imports of app.py and the mnist_net modules it loads, mapped to their distributions. Training's
+    packages are left out: data.py imports torchvision inside the function that reads MNIST, which the app
+    never calls (the test above runs the app with them blocked)."""
     proc = subprocess.run([sys.executable, "-c", "import sys, app; print(' '.join(m.__file__ for n, m in "
                            "sys.modules.items() if n.startswith('mnist_net') and getattr(m, '__file__', None)))"],
                           cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     imported = set()
     for path in [ROOT / "app.py", *proc.stdout.split()]:
-        for node in ast.parse(open(path).read()).body:
+        for node in ast.walk(ast.parse(open(path).read())):
             if isinstance(node, ast.Import):
                 imported |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
-    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("mnist_net", "app")}
+    third_party = {m for m in imported if m not in sys.stdlib_module_names
+                   and m not in ("mnist_net", "app", *TRAINING_ONLY)}
     dists = importlib.metadata.packages_distributions()
     needed = {dists[m][0].lower() for m in third_party}
     assert needed and needed <= requirement_names("requirements.txt"), needed - requirement_names("requirements.txt")
