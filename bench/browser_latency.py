@@ -94,7 +94,7 @@ def floor_demo():
         sketch.change(lambda s: "Prediction: -" if s is not None and s["composite"] is not None
                       and s["composite"][..., 3].any() else app.EMPTY_MESSAGE,
                       sketch, status, show_progress="hidden", trigger_mode="always_last")
-        demo.load(None, js=app.SELECT_BRUSH_JS)
+        demo.load(None, js=app.ON_LOAD_JS)
     return demo
 
 

@@ -1,4 +1,4 @@
-"""One drawing in, everything the demo shows out: probabilities, the 28x28 input, block and layer maps."""
+"""One drawing in, everything the demo shows out: probabilities, the 28x28 input, block and layer maps, saliency."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,19 +10,17 @@ from PIL import Image
 
 from .explain import saliency, saliency_overlay
 from .model import Net
-from .render import TARGET_CELL, input_image, layer_outputs, render_grid, stack_titled
+from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
-# Block grids are drawn with ~48 px maps so that they fit a half-width column (~430 px) at their own
-# size: with 72 px maps (600-760 px wide) the browser only shrank them, labels included, and encoding
-# the larger PNGs cost ~3.5 ms of every stroke.
+# One layout for every window: at most 5 maps a row (block 1 as 2 x 5, blocks 2-3 as 4 x 4, block 4 as
+# 2 x 5) at ~48 px a map, at most 264 px wide, so a phone's ~340 px column shows every grid at its own
+# size (one row of 10 maps, 524 px, was shrunk to 59% there, its labels to 5-6 px). The layer stacks are
+# 4 maps wide (at most ~250 px).
 BLOCK_CELL = 48
-# compact: for a phone, where the page is one ~310 px column: a block's 10 maps in one row (524 px) were
-# shrunk to 59%, their labels to 5-6 px. Five maps a row (264 px; 16 maps as 4 x 4, 212 px) show at their
-# own size, and so do the layer stacks at four maps a row (at most ~250 px).
-COMPACT_COLUMNS = 5
-COMPACT_LAYER_COLUMNS = 4
-COMPACT_LAYER_CELL = 56
+BLOCK_COLUMNS = 5
+LAYER_CELL = 56
+LAYER_COLUMNS = 4
 
 BLOCK_TITLES = {
     "block1": "Block 1: conv 3x3 (12) > conv 3x3 (20) > conv 1x1 (10) > max-pool, 10 x 12 x 12",
@@ -30,6 +28,19 @@ BLOCK_TITLES = {
     "block3": "Block 3: conv 3x3 (16) > conv 3x3 (16), 16 x 4 x 4",
     "block4": "Block 4: conv 3x3 (16) > conv 2x2 (10), the 10 class scores (before softmax)",
 }
+DIGITS = [str(d) for d in range(10)]
+# The app's API, as "Use via API" describes it (the outputs are those of `Analysis.images`, in order).
+PREDICT_API = ("Read one drawn digit. Inputs: the drawing, as the sketchpad's dict {'background': image or None, "
+               "'layers': [images], 'composite': image or None}, each image sent with gradio_client.handle_file (dark "
+               "on light, or light or dark on transparent, up to 64 million pixels; a bare image is read as an empty "
+               "canvas); and show_layers (default false). Returns 11 values: the label ({'label': '7', 'confidences': "
+               "the top 3}; no 'label' for a blank or unreadable drawing), what the network sees (the 28x28 input, "
+               "enlarged), the feature maps of blocks 1 to 4, each block layer by layer (null unless show_layers), and "
+               "the status line (Markdown: the prediction and the runner-up, or why there is none). Images are PNG "
+               "data URLs (data:image/png;base64,...).")
+EXPLAIN_API = ("Saliency of the predicted digit over what the network sees (SmoothGrad; red raises the score, blue "
+               "lowers it), as a PNG data URL; null for a blank or unreadable drawing. Input: the drawing, as /predict "
+               "takes it.")
 
 
 @dataclass
@@ -52,6 +63,20 @@ class Analysis:
         """(digit, probability) for the k most likely digits."""
         order = np.argsort(-self.probabilities)[:k]
         return [(int(d), float(self.probabilities[d])) for d in order]
+
+    def confidences(self) -> dict[str, float]:
+        """{'0': p0, ..., '9': p9}, as a label component shows them."""
+        return {d: float(p) for d, p in zip(DIGITS, self.probabilities)}
+
+    def status(self) -> str:
+        """The status line (Markdown): the prediction, the runner-up, each block's colour scale."""
+        (best, p1), (second, p2) = self.top(2)
+        return (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
+                + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in self.scales.items()))
+
+    def images(self) -> list[np.ndarray | None]:
+        """The input view, the 4 block grids and the 4 layer stacks (None when not rendered), in BLOCK_TITLES' order."""
+        return [self.input_view, *(self.blocks[b] for b in BLOCK_TITLES), *(self.layers.get(b) for b in BLOCK_TITLES)]
 
 
 def configure_for_serving() -> None:
@@ -76,7 +101,7 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
             raise SketchError(f"Could not open the image file: {reason}") from None
     if not isinstance(value, dict):
         raise SketchError(f"Expected a sketchpad value or an image, got {type(value).__name__}.")
-    if value.get("error"):  # the UI's canvas component refused the upload before decoding it
+    if value.get("error"):  # the app's canvas refused the upload before decoding it
         raise SketchError(str(value["error"]))
     composite = value.get("composite")
     if composite is not None:
@@ -100,61 +125,81 @@ def check_image_file(path) -> None:
         check_size(image.width, image.height)
 
 
-def as_sketch(image) -> Sketch | None:
-    """A `Sketch` as it is; anything else (sketchpad value, image, path) preprocessed. None: no ink."""
-    return image if isinstance(image, Sketch) else preprocess(image_from_editor(image))
+def uploaded_drawing(value) -> dict:
+    """A sketchpad dict as Gradio passes it to an API-only endpoint (files as dicts): each file by its path.
+
+    Only files Gradio checked as uploads and moved to its cache (marked as its FileData): never a path a caller names.
+    """
+    def path(file):
+        checked = isinstance(file, dict) and (file.get("meta") or {}).get("_type") == "gradio.FileData"
+        return file.get("path") if checked else None
+    value = value if isinstance(value, dict) else {}
+    return {"background": path(value.get("background")), "composite": path(value.get("composite")),
+            "layers": [path(f) for f in value.get("layers") or []]}
 
 
-def label_names(num_classes: int = 10) -> list[str]:
-    """'0'..'9'."""
-    return [str(i) for i in range(num_classes)]
+def checked_before_decoding(decode):
+    """A sketchpad's preprocess (`decode`) that first checks each uploaded file's header, and turns what Pillow
+    raises into a value that `image_from_editor` reports: Gradio decodes the upload before the app sees it, and a
+    bomb (a 45 KB PNG of 20000x10000 px) or a truncated PNG gave a traceback and a bare "Error" instead."""
+    def checked(payload):
+        try:
+            for file in (payload.background, payload.composite, *payload.layers) if payload else ():
+                if getattr(file, "path", None):
+                    check_image_file(file.path)
+            return decode(payload)
+        except (OSError, SyntaxError, ValueError) as e:  # SketchError is a ValueError
+            return {"background": None, "layers": [], "composite": None, "error": str(e)}
+    return checked
+
+
+def as_sketch(subject) -> Sketch | None:
+    """A `Sketch` as it is; anything with `as_sketch()` (a test digit) as it says; anything else (sketchpad
+    value, image, path) preprocessed like a drawing. None: no ink."""
+    if isinstance(subject, Sketch):
+        return subject
+    if hasattr(subject, "as_sketch"):
+        return subject.as_sketch()
+    return preprocess(image_from_editor(subject))
 
 
 @torch.inference_mode()
-def analyze(model: Net, image, with_layers: bool = False, compact: bool = False) -> Analysis | None:
-    """Run one image (or an already made `Sketch`) through preprocessing, the model and the renderers.
-
-    None for a blank canvas. compact: grids laid out for a phone's width (see COMPACT_COLUMNS).
-    """
-    sketch = as_sketch(image)
+def analyze(model: Net, subject, with_layers: bool = False) -> Analysis | None:
+    """One drawing, image or `Sketch` through preprocessing, the model and the renderers; None for a blank canvas."""
+    sketch = as_sketch(subject)
     if sketch is None:
         return None
     blocks = model.forward_blocks(sketch.tensor)
-    logits = blocks["block4"].flatten(1)
-    probabilities = torch.softmax(logits, dim=1)[0].numpy()
+    probabilities = torch.softmax(blocks["block4"].flatten(1), dim=1)[0].numpy()
     pred = int(probabilities.argmax())
+    scores = {"labels": DIGITS, "highlight": pred}  # the class scores: labelled by digit, the prediction marked
     rendered, scales = {}, {}
     for name, act in blocks.items():
-        labels = label_names(act.shape[1]) if name == "block4" else None
-        highlight = pred if name == "block4" else None
-        rendered[name], scales[name] = render_grid(act[0], labels=labels, highlight=highlight, cell=BLOCK_CELL,
-                                                   max_columns=COMPACT_COLUMNS if compact else None)
+        rendered[name], scales[name] = render_grid(act[0], cell=BLOCK_CELL, max_columns=BLOCK_COLUMNS,
+                                                   **(scores if name == "block4" else {}))
     layers = {}
     if with_layers:
-        columns, base_cell = (COMPACT_LAYER_COLUMNS, COMPACT_LAYER_CELL) if compact else (None, TARGET_CELL)
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
             last = next(reversed(outs))
             # One enlargement for the whole block, so that a map drawn smaller is smaller: sized per layer,
             # conv1's 26x26 maps came out at 52 px and conv2's 24x24 ones at 72.
-            factor = max(1, base_cell // max(max(t.shape[1:]) for t in outs.values()))
+            factor = max(1, LAYER_CELL // max(max(t.shape[1:]) for t in outs.values()))
             # Each layer gets its own colour scale: conv outputs and BN outputs live on different ranges.
-            # The last one of block 4 is the class scores: labelled by digit, the prediction marked, as above.
             layers[block_name] = stack_titled([
                 (f"{name}: {' x '.join(map(str, t.shape))}",
-                 render_grid(t, max_columns=columns, cell=factor * max(t.shape[1:]),
-                             **({"labels": label_names(t.shape[0]), "highlight": pred}
-                                if block_name == "block4" and name == last else {}))[0])
+                 render_grid(t, max_columns=LAYER_COLUMNS, cell=factor * max(t.shape[1:]),
+                             **(scores if block_name == "block4" and name == last else {}))[0])
                 for name, t in outs.items()])
     return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
 
 
-def saliency_view(model: Net, image) -> tuple[np.ndarray, float] | None:
+def saliency_view(model: Net, subject) -> tuple[np.ndarray, float] | None:
     """(SmoothGrad overlay for the predicted class, its scale) for one drawing; None for a blank canvas.
 
     Separate from `analyze` so the app can show the prediction first and the saliency right after.
-    `image` may also be the `Sketch` that `analyze` already made, which skips preprocessing.
+    `subject` may also be the `Sketch` that `analyze` already made, which skips preprocessing.
     """
-    sketch = as_sketch(image)
+    sketch = as_sketch(subject)
     if sketch is None:
         return None
     grad, _ = saliency(model, sketch.tensor)

@@ -20,14 +20,24 @@ def architecture_rows(model: Net) -> list[list]:
     return [[b, n, kind, " x ".join(map(str, shape)), params] for (b, n), (kind, shape, params) in zip(names, rows)]
 
 
-def curve_rows(history: dict, target: float = 99.4) -> tuple[list[list], list[list]]:
-    """Long-form rows for line plots: ([epoch, accuracy, series], [epoch, loss, series])."""
+def curve_frames(history: dict, target: float = 99.4):
+    """Long-form tables for the two line plots: (epoch, accuracy, series) with the target, (epoch, loss, series)."""
+    import pandas as pd  # the app's plots take DataFrames; nothing else here needs pandas
+
     acc, loss = [], []
     for e, a in enumerate(history["test_accuracy"], start=1):
         acc += [[e, a, "test accuracy (%)"], [e, target, f"{target}% target"]]
     for e, (tr, te) in enumerate(zip(history["train_loss"], history["test_loss"]), start=1):
         loss += [[e, tr, "train loss"], [e, te, "test loss"]]
-    return acc, loss
+    return (pd.DataFrame(acc, columns=["epoch", "accuracy", "series"]),
+            pd.DataFrame(loss, columns=["epoch", "loss", "series"]))
+
+
+def training_summary(metrics: dict) -> str:
+    """One line on the training run: recipe, seed, device, the first epoch at >= 99.4%, the best accuracy."""
+    m = metrics
+    return (f"Training run (recipe `{m['recipe']['name']}`, seed {m['args']['seed']}, {m['device']}): first epoch "
+            f">= 99.4%: {m.get('first_epoch_at_99_4')}, best {m.get('best_accuracy')}% at epoch {m.get('best_epoch')}")
 
 
 def percent(p: float) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -41,8 +42,8 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
         correct = 0
         for digit, label in zip(digits, labels):
             value = {"background": None, "layers": [], "composite": draw_like_a_user(digit, rng, style)}
-            out = app_module.predict(value)
-            correct += int(max(out[0], key=out[0].get)) == label
+            label_out = app_module.predict(value)[1]
+            correct += int(max(label_out, key=label_out.get)) == label
         results[style] = 100.0 * correct / n
     print(f"\n28x28 accuracy {direct:.2f}%, drawn pipeline accuracy {results}")
     for style, acc in results.items():  # at most one miss more than the 28x28 tensors (measured: 0 and 0)
@@ -65,29 +66,33 @@ def test_the_brush_draws_strokes_as_thick_as_mnist_strokes(app_module, test_set)
 def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
-    label, *urls, status = app_module.predict(canvas, True)
+    kept, label, *urls, status = app_module.predict(canvas, True)
+    assert len(urls) + 2 == app_module.N_OUTPUTS
     # Images come back as PNG data URLs, shown inline by the page.
     seen, b1, b2, b3, b4, l1, l2, l3, l4 = (decode_data_url(u) for u in urls)
-    why = decode_data_url(app_module.explain(canvas))
-    assert why.ndim == 3 and why.shape[1] >= 28 * 7 and why.std() > 0
     assert max(label, key=label.get) == str(int(test_set.labels[0]))
     assert abs(sum(label.values()) - 1.0) < 1e-4
     assert seen.shape[0] == seen.shape[1] and seen.shape[0] >= 28 * 7
     for img in (b1, b2, b3, b4, l1, l2, l3, l4):
         assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
     assert "Prediction" in status and "runner-up" in status and "scale" in status
+    # The session keeps the preprocessed drawing: the saliency and the "every layer" box redo it, not the canvas.
+    assert kept.pixels.shape == (28, 28)
+    why = decode_data_url(app_module.saliency(kept))
+    assert why.ndim == 3 and why.shape[1] >= 28 * 7 and why.std() > 0
+    assert app_module.saliency(kept) == app_module.saliency(canvas)
+    assert app_module.predict(kept, True)[1:] == (label, *urls, status)
+    assert app_module.predict(canvas)[7:11] == (None,) * 4  # the layers only when asked for
 
 
-def test_the_ui_explains_the_drawing_predict_kept(app_module, test_set):
-    digit = (test_set.images[3, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
-    canvas = draw_like_a_user(digit, np.random.default_rng(2), "light-on-transparent")
-    *outs, drawn, note = app_module.predict_and_remember(canvas)
-    assert outs == list(app_module.predict(canvas)) and note == ""
-    assert drawn is not None and drawn.pixels.shape == (28, 28)
-    assert app_module.explain_remembered(drawn) == app_module.explain(canvas)
-    blank = {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}
-    assert app_module.predict_and_remember(blank)[-2] is None
-    assert app_module.explain_remembered(None) is None
+def test_one_layout_shows_every_grid_at_its_own_size_on_a_phone(app_module):
+    # A phone's column is ~340 px: one row of 10 maps (524 px) was shrunk to 59%, its labels to 5-6 px.
+    from mnist_net.render import grid_columns
+
+    assert [grid_columns(c, 5) for c in (1, 5, 10, 12, 16, 20)] == [1, 5, 5, 4, 4, 5]  # rows as full as can be
+    _, _, *urls, _ = app_module.predict(str(app_module.EXAMPLES[0]), True)
+    widths = [decode_data_url(u).shape[1] for u in urls]
+    assert all(w <= 270 for w in widths), widths  # the input view, the block grids and the layer stacks
 
 
 def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_module):
@@ -100,42 +105,19 @@ def test_misclassified_digits_show_the_mistake_the_evaluation_recorded(app_modul
         result = analyze(app_module.MODEL, digit.as_sketch())
         assert result.prediction == digit.predicted, digit.caption
         assert abs(result.probabilities[digit.predicted] - digit.confidence) < 1e-3, digit.caption
-    first = wrong[0]
-    label, *images, status, why, tabs, canvas, drawn, note = app_module.analyze_misclassified(
-        False, False, gr.SelectData(None, {"index": 0, "value": None}))
-    assert max(label, key=label.get) == str(first.predicted) and why is not None
+    first = app_module.GALLERY[0]
+    subject, canvas, tabs = app_module.pick_misclassified(gr.SelectData(None, {"index": 0, "value": None}))
+    assert subject is first and tabs.selected == "draw"
     # The canvas shows the digit on show, not the visitor's last drawing.
     np.testing.assert_array_equal(canvas["composite"], first.as_drawing(app_module.CANVAS))
-    assert first.caption in note and status.startswith(note)
-    np.testing.assert_array_equal(drawn.pixels, first.pixels / np.float32(255))
-    # The "every layer" box redoes the digit on show (not the canvas), keeps its note, opens the layers.
-    label2, *images2, status2, accordion = app_module.redo_remembered(drawn, note, True)
-    assert label2 == label and images2[:5] == images[:5] and status2 == status
+    kept, label, *images, status = app_module.predict(subject)
+    assert kept is first and max(label, key=label.get) == str(first.predicted)
+    assert status.startswith(f"Showing misclassified test digit {first.caption} (not your drawing). ")
+    assert decode_data_url(app_module.saliency(kept)).std() > 0
+    # The "every layer" box redoes the digit on show (not the canvas) and keeps its note.
+    kept2, label2, *images2, status2 = app_module.predict(kept, True)
+    assert kept2 is first and label2 == label and images2[:5] == images[:5] and status2 == status
     assert all(img is not None for img in images2[5:]) and all(img is None for img in images[5:])
-    assert accordion.open is True
-    assert app_module.redo_remembered(drawn, note, False)[-1].open is False
-    assert app_module.redo_remembered(None, "", True)[-2] == app_module.EMPTY_MESSAGE
-
-
-def test_narrow_windows_get_grids_at_most_five_maps_wide(app_module):
-    from mnist_net.inference import as_sketch
-    from mnist_net.render import grid_columns
-
-    assert [grid_columns(c) for c in (10, 12, 16, 20)] == [10, 6, 8, 10]
-    assert [grid_columns(c, 5) for c in (1, 5, 10, 12, 16, 20)] == [1, 5, 5, 4, 4, 5]  # rows as full as can be
-    assert app_module.compact_layout(390) is True
-    assert [app_module.compact_layout(w) for w in (1400, 600, 0, None, "wide", float("nan"))] == [False] * 6
-    example = str(app_module.EXAMPLES[0])
-    wide, compact = (app_module._predict(example, True, compact=c)[0] for c in (False, True))
-    assert wide[0] == compact[0] and wide[-1] == compact[-1]  # same answer, same status
-    for i, (a, b) in enumerate(zip(wide[2:10], compact[2:10])):  # block grids, then the layer stacks
-        a, b = decode_data_url(a), decode_data_url(b)
-        assert a.shape[1] > 330 and b.shape[1] <= 270, (i, a.shape, b.shape)  # fits a phone at its own size
-    # A phone's session keeps its layout for every event: strokes, the box, examples, the gallery.
-    assert app_module.redo_remembered(as_sketch(example), "", False, True)[2] == compact[2]
-    # A window that crosses the phone width redraws the subject on show in the other layout, note kept.
-    relaid = app_module.relayout_remembered(as_sketch(example), "Showing test digit #1. ", True, True)
-    assert relaid[2] == compact[2] and relaid[-1].startswith("Showing test digit #1. ")
 
 
 def test_every_layer_of_a_block_is_drawn_at_one_scale(app_module):
@@ -152,27 +134,22 @@ def test_every_layer_of_a_block_is_drawn_at_one_scale(app_module):
     assert {52, 48, 24} <= set(heights), heights
 
 
-def test_examples_follow_the_every_layer_box(app_module):
-    example = str(app_module.EXAMPLES[0])
-    *outs, why, drawn, note = app_module.predict_and_explain(example, True)
-    assert outs == list(app_module.predict(example, True)) and note == ""
-    assert all(img is not None for img in outs[6:10]) and why is not None and drawn is not None
-
-
 def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test_set):
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    value = {"background": None, "layers": [], "composite": handle_file(
-        digit_file(tmp_path, test_set, 4, "black-on-white"))}
-    # /predict answers exactly what the UI's event computes, without the session-only state.
-    assert len(client.predict(value, api_name="/predict")) == 1 + app_module.N_IMAGES + 1
-    img = decode_data_url(client.predict(value, api_name="/explain"))
-    assert img.ndim == 3 and img.shape[1] >= 28 * 7 and img.std() > 0
+    path = digit_file(tmp_path, test_set, 4, "black-on-white")
+    value = {"background": None, "layers": [], "composite": handle_file(path)}
+    assert len(client.predict(value, api_name="/predict")) == app_module.N_OUTPUTS  # the session's state is not in it
+    img = client.predict(value, api_name="/explain")
+    assert img == app_module.saliency(path)  # the saliency of the drawing it was sent
+    # A path the caller names (not an upload) is never read.
+    assert client.predict({"background": None, "layers": [], "composite": {"path": path}}, api_name="/explain") is None
     # "Use via API" names every output and describes both endpoints for callers, not with our docstrings.
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert sorted(api) == ["/explain", "/predict"]
     names = [r["label"] for r in api["/predict"]["returns"]]
-    assert all(names) and len(set(names)) == len(names) and names[-1] == "Status", names
+    assert all(names) and len(set(names)) == len(names) == 11 and names[-1] == "Status", names
     assert [n for n in names if n.startswith("Block 1")] and "session" not in api["/predict"]["description"]
     assert api["/explain"]["description"].startswith("Saliency")
 
@@ -217,8 +194,9 @@ def test_cache_sweep_removes_stroke_files_and_keeps_the_page_whole(app_module, s
 def test_empty_canvas_is_a_friendly_state(app_module):
     blank = {"background": None, "layers": [], "composite": np.full((280, 280, 4), 0, np.uint8)}
     out = app_module.predict(blank)
-    assert out[0] is None and "Draw a digit" in out[-1]
+    assert out[:2] == (None, None) and "Draw a digit" in out[-1]  # nothing kept, no label
     assert app_module.predict(None)[-1] == app_module.EMPTY_MESSAGE
+    assert app_module.saliency(None) is None
 
 
 def digit_file(tmp_path, test_set, index, style) -> str:
@@ -251,156 +229,158 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_browser_draws_a_digit_and_sees_feature_maps(app_module, server, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     path = chromium_path()
     if not path:
         missing("Chromium not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        # Not "networkidle": the app keeps session state, so Gradio holds a heartbeat stream open.
-        page.goto(server, wait_until="load")
-        canvas = page.locator("#sketchpad canvas").first
-        expect(canvas).to_be_visible(timeout=20_000)
-        # The button the page's own script clicks when the window crosses the phone width is in the page,
-        # but not in the accessibility tree: a screen reader must not offer it.
-        expect(page.locator("#relayout")).to_be_attached()
-        expect(page.get_by_role("button", name="Lay out for this window")).to_have_count(0)
-        expect(page.get_by_role("button", name="Lay out for this window", include_hidden=True)).to_have_count(1)
-        # No clicking on any tool: a visitor draws the moment the page opens.
-        expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(
-            __import__("re").compile("highlight"), timeout=10_000)
-        # Before any drawing, each frame says what will appear in it (empty frames looked broken).
-        expect(page.locator("#block1-maps")).to_contain_text("Draw a digit to see this block's feature maps.")
-        expect(page.locator("#seen")).to_contain_text("The 28x28 input appears here.")
-        box = canvas.bounding_box()
-        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        # A "7": a top bar, then a long diagonal down to the left.
-        page.mouse.move(cx - 60, cy - 80)
+        chromium = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def open_app(browser, server, width: int, height: int = 1000):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": width, "height": height})
+    # Not "networkidle": the app keeps session state, so Gradio holds a heartbeat stream open.
+    page.goto(server, wait_until="load")
+    canvas = page.locator("#sketchpad canvas").first
+    expect(canvas).to_be_visible(timeout=20_000)
+    # No clicking on any tool: a visitor draws the moment the page opens.
+    expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(re.compile("highlight"), timeout=10_000)
+    return page, canvas
+
+
+def draw(page, canvas, strokes: list[list[tuple[float, float]]]) -> None:
+    """Mouse strokes on the canvas; points relative to its centre, in CSS pixels."""
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for stroke in strokes:
+        page.mouse.move(cx + stroke[0][0], cy + stroke[0][1])
         page.mouse.down()
-        for i in range(1, 11):
-            page.mouse.move(cx - 60 + 12 * i, cy - 80)
-        for i in range(1, 16):
-            page.mouse.move(cx + 60 - 5 * i, cy - 80 + 11 * i)
+        for x, y in stroke[1:]:
+            page.mouse.move(cx + x, cy + y)
         page.mouse.up()
-        expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
-        for name in ("block1", "block2", "block3", "block4"):
-            img = page.locator(f"#{name}-maps img")
-            expect(img).to_be_visible(timeout=10_000)
-            assert img.evaluate("el => el.naturalWidth") > 100
-        # The blocks read in order: 1 | 2 in a row, 3 | 4 under them (as two columns they read 1, 3, 2, 4).
-        b1, b2, b3, b4 = (page.locator(f"#block{i}-maps").bounding_box() for i in (1, 2, 3, 4))
-        assert b2["x"] > b1["x"] + b1["width"] / 2 and abs(b2["y"] - b1["y"]) < 5, (b1, b2)
-        assert b3["y"] > max(b1["y"] + b1["height"], b2["y"] + b2["height"]) and b4["x"] > b3["x"], (b3, b4)
-        expect(page.locator("#seen img")).to_be_visible()
-        expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
-        shot = tmp_path / "app-drawn-7.png"
-        page.screenshot(path=str(shot), full_page=True)
-        assert shot.stat().st_size > 10_000
-        save_screenshot(shot, "draw-tab.png")
 
-        # A window narrowed to a phone's width (a phone turned upright) gets the phone's grids, on the
-        # drawing already there, and widened again the wide ones (the layout used to be fixed at page load).
-        natural_width = "() => document.querySelector('#block1-maps img').naturalWidth"
-        wide_width = page.evaluate(natural_width)
-        page.set_viewport_size({"width": 400, "height": 1300})
-        page.wait_for_function(f"() => ({natural_width})() < {wide_width}", timeout=20_000)
-        expect(page.locator("#status")).to_contain_text("Prediction: 7")
-        page.set_viewport_size({"width": 1400, "height": 1300})
-        page.wait_for_function(f"() => ({natural_width})() === {wide_width}", timeout=20_000)
 
-        # Clear, then draw again straight away: a "1".
-        page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
-        expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
-        page.mouse.move(cx, cy - 90)
-        page.mouse.down()
-        for i in range(1, 19):
-            page.mouse.move(cx, cy - 90 + 10 * i)
-        page.mouse.up()
-        expect(page.locator("#status")).to_contain_text("Prediction: 1", timeout=20_000)
+# A "7": a top bar, then a long diagonal down to the left; a "1": one vertical stroke.
+SEVEN = [[(-60 + 12 * i, -80) for i in range(11)] + [(60 - 5 * i, -80 + 11 * i) for i in range(1, 16)]]
+ONE = [[(0, -90 + 10 * i) for i in range(19)]]
 
-        # A real MNIST example (the first is a 7) loads into the canvas and is read at once.
-        page.locator("#examples button").first.click()
-        expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
-        expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
 
-        # The Model tab: curves, architecture, kernels, confusion matrix, misclassified gallery.
-        page.get_by_role("tab", name="Model").click()
-        for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#confusion"):
-            expect(page.locator(sel).first).to_be_visible(timeout=20_000)
-        gallery = page.locator("#misclassified img")
-        expect(gallery.first).to_be_visible(timeout=20_000)
-        assert gallery.count() >= 10
-        expect(page.locator("#accuracy-plot canvas, #accuracy-plot svg").first).to_be_visible(timeout=20_000)
-        shot = tmp_path / "app-model-tab.png"
-        page.screenshot(path=str(shot), full_page=True)
-        save_screenshot(shot, "model-tab.png")
+def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
+    from playwright.sync_api import expect
 
-        # Try the hard ones: a misclassified digit goes through the same pipeline on the Draw tab.
-        # The last digit sits lowest on the page; the Draw tab then opens scrolled to the prediction.
-        first = app_module.REPORT.misclassified[-1]
-        gallery.last.click()
-        expect(page.locator("#status")).to_contain_text(
-            f"misclassified test digit {first.caption} (not your drawing). Prediction: {first.predicted}",
-            timeout=20_000)
-        expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
-        expect(page.locator("#block1-maps img")).to_be_visible()
-        # The "every layer" box redoes what is on show (the test digit, not the canvas) and opens the layers.
-        page.get_by_label(__import__("re").compile("Also show every layer")).check()
-        expect(page.locator("#block1-layers img")).to_be_visible(timeout=20_000)
-        expect(page.locator("#status")).to_contain_text(f"{first.caption} (not your drawing). Prediction: "
-                                                        f"{first.predicted}")
-        # The canvas shows that digit (it kept the visitor's last drawing, the example 7, beside the answer) ...
-        shown = canvas_digit(canvas.screenshot())
-        assert correlation(shown, first.as_sketch().pixels) > 0.9
-        # ... and drawing on it reads the canvas again, now as the visitor's drawing.
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2 - 100, box["y"] + box["height"] / 2 + 100)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] / 2 - 95, box["y"] + box["height"] / 2 + 105)
-        page.mouse.up()
-        expect(page.locator("#status")).not_to_contain_text("not your drawing", timeout=20_000)
-        expect(page.locator("#status")).to_contain_text("Prediction: ")
-        # Every image says what it shows (they had alt="").
-        expect(page.locator("#block1-maps img")).to_have_attribute("alt", __import__("re").compile("^Block 1: conv"))
-        expect(page.locator("#examples img").first).to_have_attribute("alt", "MNIST test digit 7 (example)")
+    page, canvas = open_app(browser, server, 1280)
+    # Before any drawing, each frame says what will appear in it (empty frames looked broken).
+    expect(page.locator("#block1-maps")).to_contain_text("Draw a digit to see this block's feature maps.")
+    expect(page.locator("#seen")).to_contain_text("The 28x28 input appears here.")
+    draw(page, canvas, SEVEN)
+    expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+    for name in ("block1", "block2", "block3", "block4"):
+        img = page.locator(f"#{name}-maps img")
+        expect(img).to_be_visible(timeout=10_000)
+        assert img.evaluate("el => el.naturalWidth") > 100
+    # The blocks read in order, left to right (as two columns they read 1, 3, 2, 4).
+    boxes = [page.locator(f"#block{i}-maps").bounding_box() for i in (1, 2, 3, 4)]
+    assert [b["x"] for b in boxes] == sorted(b["x"] for b in boxes) and max(b["y"] for b in boxes) < min(
+        b["y"] + b["height"] for b in boxes), boxes  # at 1280 px, all four side by side
+    expect(page.locator("#seen img")).to_be_visible()
+    expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
+    # Every image says what it shows (they had alt="").
+    expect(page.locator("#block1-maps img")).to_have_attribute("alt", re.compile("^Block 1: conv"))
+    expect(page.locator("#examples img").first).to_have_attribute("alt", "MNIST test digit 7 (example)")
+    save_screenshot(page, tmp_path, "draw-tab.png")
 
-        # On a phone-sized screen the curves stack and the gallery wraps instead of overflowing.
-        phone = browser.new_page(viewport={"width": 400, "height": 900})
-        phone.goto(server, wait_until="load")
-        # The block grids show at their own size there, labels readable (one row of 10 maps was shrunk to
-        # 59%, its labels to 5-6 px; the accordion's padding leaves 98%), also after the every-layer box asked for the layers.
-        # The examples, between the canvas and the answer there, are one row of small digits (as 4 rows of
-        # large ones they pushed the answer 380 px down).
-        expect(phone.locator("#examples img").last).to_have_js_property("complete", True, timeout=20_000)
-        assert phone.locator("#examples").bounding_box()["height"] < 100
-        phone.locator("#examples button").first.click()
-        expect(phone.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
-        # The answer is on screen after the tap (the examples sat under the feature maps, the answer ~1000 px
-        # above the screen), and the input and saliency views are not shrunk side by side (105 px each).
-        expect(phone.locator("#prediction")).to_be_in_viewport(timeout=10_000)
-        expect(phone.locator("#saliency img")).to_be_visible(timeout=20_000)
-        phone.get_by_label(__import__("re").compile("Also show every layer")).check()
-        expect(phone.locator("#block1-layers img")).to_be_visible(timeout=20_000)
-        for name in ("seen", "saliency", "block1-maps", "block2-maps", "block3-maps", "block4-maps", "block1-layers",
-                     "block4-layers"):
-            natural, shown_width = phone.locator(f"#{name} img").evaluate(
-                "e => [e.naturalWidth, e.getBoundingClientRect().width]")
-            assert shown_width >= 0.95 * natural, (name, natural, shown_width)
-        phone.get_by_role("tab", name="Model").click()
-        expect(phone.locator("#misclassified img").first).to_be_visible(timeout=20_000)
-        grid = phone.locator("#misclassified .grid-container")
-        assert grid.evaluate("e => e.scrollWidth <= e.clientWidth")
-        # Every digit shows whole: no scrolling inside the gallery, each caption below its digit.
-        wrap = phone.locator("#misclassified .grid-wrap")
-        assert wrap.evaluate("e => e.scrollHeight <= e.clientHeight + 1")
-        assert phone.locator("#misclassified .thumbnail-item").first.evaluate(
-            "e => e.querySelector('.caption-label').getBoundingClientRect().top"
-            " >= e.querySelector('img').getBoundingClientRect().bottom - 1")
-        assert phone.locator("#accuracy-plot").evaluate("e => e.getBoundingClientRect().width") >= 300
-        browser.close()
+    # Clear, then draw again straight away (Gradio leaves no tool selected after a clear): a "1".
+    page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
+    expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
+    expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(re.compile("highlight"), timeout=10_000)
+    draw(page, canvas, ONE)
+    expect(page.locator("#status")).to_contain_text("Prediction: 1", timeout=20_000)
+    page.close()
+
+
+def test_browser_examples_and_the_misclassified_gallery(app_module, browser, server, tmp_path):
+    from playwright.sync_api import expect
+
+    page, canvas = open_app(browser, server, 1280)
+    # A real MNIST example (the first is a 7) loads into the canvas and is read at once.
+    page.locator("#examples button").first.click()
+    expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+    expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
+
+    # The Model tab: curves, architecture, kernels, confusion matrix, misclassified gallery.
+    page.get_by_role("tab", name="Model").click()
+    for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#mixing img", "#confusion"):
+        expect(page.locator(sel).first).to_be_visible(timeout=20_000)
+    gallery = page.locator("#misclassified img")
+    expect(gallery.first).to_be_visible(timeout=20_000)
+    assert gallery.count() == len(app_module.GALLERY) >= 10
+    expect(page.locator("#accuracy-plot canvas, #accuracy-plot svg").first).to_be_visible(timeout=20_000)
+    save_screenshot(page, tmp_path, "model-tab.png")
+
+    # A misclassified digit is analysed on the Draw tab as the evaluation fed it. The last one sits lowest on
+    # the page; the Draw tab then opens scrolled to the prediction.
+    digit = app_module.GALLERY[-1]
+    gallery.last.click()
+    shown = f"misclassified test digit {digit.caption} (not your drawing). Prediction: {digit.predicted}"
+    expect(page.locator("#status")).to_contain_text(shown, timeout=20_000)
+    expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
+    expect(page.locator("#saliency img")).to_be_visible()
+    # The "every layer" box redoes what is on show (the test digit, not the canvas) and opens the layers.
+    page.get_by_label(re.compile("Also show every layer")).check()
+    expect(page.locator("#block1-layers img")).to_be_visible(timeout=20_000)
+    expect(page.locator("#status")).to_contain_text(shown)
+    # The canvas shows that digit (it kept the visitor's last drawing, the example 7, beside the answer) ...
+    assert correlation(canvas_digit(canvas.screenshot()), digit.as_sketch().pixels) > 0.9
+    # ... and drawing on it reads the canvas again, now as the visitor's drawing.
+    draw(page, canvas, [[(-100, 100), (-95, 105)]])
+    expect(page.locator("#status")).not_to_contain_text("not your drawing", timeout=20_000)
+    expect(page.locator("#status")).to_contain_text("Prediction: ")
+    page.close()
+
+
+def test_browser_phone_shows_every_view_at_its_own_size(browser, server, tmp_path):
+    from playwright.sync_api import expect
+
+    page, canvas = open_app(browser, server, 390, 844)
+    draw(page, canvas, SEVEN)
+    expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+    expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
+    save_screenshot(page, tmp_path, "draw-tab-phone.png")
+    page.get_by_label(re.compile("Also show every layer")).check()
+    expect(page.locator("#block4-layers img")).to_be_visible(timeout=20_000)
+    # Every view at its own size (not shrunk), and nothing wider than the screen.
+    for name in ("seen", "saliency", *(f"block{i}-{kind}" for kind in ("maps", "layers") for i in (1, 2, 3, 4))):
+        natural, shown, right = page.locator(f"#{name} img").evaluate(
+            "e => [e.naturalWidth, e.getBoundingClientRect().width, e.getBoundingClientRect().right]")
+        assert shown >= natural - 0.5 and right <= 390, (name, natural, shown, right)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The examples, between the canvas and the answer on a phone, are one row of small digits (as 4 rows of
+    # large ones they pushed the answer 380 px down) ...
+    assert page.locator("#examples").bounding_box()["height"] < 100
+    page.locator("#examples").scroll_into_view_if_needed()
+    page.locator("#examples button").nth(1).click()  # a 2
+    expect(page.locator("#status")).to_contain_text("Prediction: 2", timeout=20_000)
+    # ... and the answer is on screen after a tap (under the feature maps, it was ~1000 px above the screen).
+    expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
+    # The Model tab: the curves stack and the gallery wraps instead of overflowing.
+    page.get_by_role("tab", name="Model").click()
+    page.locator("#misclassified").scroll_into_view_if_needed()  # its images load lazily, when in view
+    expect(page.locator("#misclassified img").first).to_be_visible(timeout=20_000)
+    assert page.locator("#misclassified .grid-container").evaluate("e => e.scrollWidth <= e.clientWidth")
+    # Every digit shows whole: no scrolling inside the gallery, each caption below its digit.
+    assert page.locator("#misclassified .grid-wrap").evaluate("e => e.scrollHeight <= e.clientHeight + 1")
+    assert page.locator("#misclassified .thumbnail-item").first.evaluate(
+        "e => e.querySelector('.caption-label').getBoundingClientRect().top"
+        " >= e.querySelector('img').getBoundingClientRect().bottom - 1")
+    assert page.locator("#accuracy-plot").evaluate("e => e.getBoundingClientRect().width") >= 300
+    page.close()
 
 
 def canvas_digit(shot: bytes) -> np.ndarray:
@@ -419,8 +399,12 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.sqrt((a @ a) * (b @ b)))
 
 
-def save_screenshot(shot: Path, name: str) -> None:
-    """With MNIST_NET_SCREENSHOT_DIR=docs, keep a small copy for the README (256 colours, <= 1000 px wide)."""
+def save_screenshot(page, tmp_path: Path, name: str) -> None:
+    """A full-page screenshot; with MNIST_NET_SCREENSHOT_DIR=docs, a small copy for the README (256 colours,
+    at most 1000 px wide)."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
     target = os.environ.get("MNIST_NET_SCREENSHOT_DIR")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
@@ -458,12 +442,11 @@ def test_png_data_urls_round_trip_exactly():
 
 
 def test_every_event_that_runs_the_model_shares_one_concurrency_limit(app_module):
-    # Gradio gives each handler its own concurrency group unless told otherwise, which would let
-    # strokes, saliency, examples, the checkbox and the gallery each run CONCURRENCY requests at once.
-    model_fns = {"redo_remembered", "predict_and_remember", "explain_remembered", "explain", "predict_and_explain",
-                 "analyze_misclassified"}
-    groups = {(f.concurrency_id, f.concurrency_limit) for f in app_module.demo.fns.values()
-              if getattr(f.fn, "__name__", None) in model_fns}
-    named = {f.fn.__name__ for f in app_module.demo.fns.values() if getattr(f.fn, "__name__", None) in model_fns}
-    assert named == model_fns
-    assert groups == {("model", app_module.CONCURRENCY)}
+    # Gradio gives each handler its own concurrency group unless told otherwise, which would let strokes,
+    # saliency, examples, the checkbox, the gallery and the API each run CONCURRENCY requests at once.
+    names = ("predict", "saliency", "explain")
+    model_fns = [f for f in app_module.demo.fns.values() if getattr(f.fn, "__name__", None) in names]
+    assert {f.fn.__name__ for f in model_fns} == set(names)
+    assert len(model_fns) >= 7  # stroke, checkbox, example and gallery predictions; 3 saliency; the API's explain
+    assert {(f.concurrency_id, f.concurrency_limit) for f in model_fns} == {("model", app_module.CONCURRENCY)}
+    assert app_module.demo._queue.max_size == app_module.QUEUE_SIZE

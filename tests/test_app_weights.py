@@ -51,13 +51,15 @@ KINDS = {"missing": "not found", "empty": "empty", "truncated": "truncated",
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_predict_reports_bad_weights(app_module, tmp_path, monkeypatch, kind):
     path = make_bad(tmp_path, kind)
-    monkeypatch.setattr(app_module, "WEIGHTS", path)
-    model, error = app_module._load()
-    assert model is None and KINDS[kind] in error and str(path) in error and "python train.py" in error
+    with pytest.raises(checkpoint.WeightsError) as caught:
+        checkpoint.load_model(path)
+    error = str(caught.value)
+    assert KINDS[kind] in error and str(path) in error and "python train.py" in error
     monkeypatch.setattr(app_module, "MODEL", None)
     monkeypatch.setattr(app_module, "MODEL_ERROR", error)
     out = app_module.predict({"background": None, "layers": [], "composite": None})
-    assert out[0] is None and "could not be loaded" in out[-1] and KINDS[kind] in out[-1]
+    assert out[1] is None and "could not be loaded" in out[-1] and KINDS[kind] in out[-1]
+    assert app_module.saliency(object()) is None
     assert not (tmp_path / "pwned").exists()
 
 
