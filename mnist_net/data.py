@@ -51,37 +51,12 @@ def normalize_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
 
 
-def _missing_folders(folder: Path) -> list[Path]:
-    """folder and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if os.path.lexists(path):
-            break
-        missing.append(path)
-    return missing
-
-
-def _remove_empty_folders(folders: list[Path]) -> None:
-    """Remove each of folders (deepest first) while it is empty; rmdir never removes a folder with anything in it."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except FileNotFoundError:
-            continue  # never made (the failure came first); its parent may have been
-        except OSError:
-            break  # not empty (a partial download, or someone else's file): neither are its parents
-
-
 def load_raw(data_dir: str | os.PathLike | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images N x 28 x 28, int64 labels) for one split; downloads when missing and online."""
     from torchvision.datasets import MNIST
 
     root = Path(data_dir or default_data_dir()).expanduser()
     split = "train" if train else "test"
-    # torchvision makes <root>/MNIST/raw (and root itself) before it downloads: offline, a mistyped --data-dir
-    # would be left behind as an empty tree. Only the folders that this call makes are candidates for removal.
-    new_folders = _missing_folders(root / "MNIST" / "raw")
-    ds = None
     try:
         ds = MNIST(root=str(root), train=train, download=True)
     except PermissionError as e:
@@ -95,9 +70,6 @@ def load_raw(data_dir: str | os.PathLike | None = None, train: bool = True) -> t
         reason = (lines[0].rstrip(":") + (f" ({lines[-1]})" if len(lines) > 1 and lines[0].endswith(":") else "")
                   if lines else "a file is not in the IDX format")
         raise DataError(f"Could not read or download MNIST ({split}) under {root}: {reason}. {_help(root)}") from None
-    finally:
-        if ds is None:  # failed or interrupted
-            _remove_empty_folders(new_folders)
     images, labels = ds.data, ds.targets
     expected = 60000 if train else 10000
     if images.shape != (expected, 28, 28) or labels.shape != (expected,) or int(labels.max()) > 9:

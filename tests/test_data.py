@@ -72,42 +72,6 @@ def test_a_failed_download_says_what_the_last_mirror_answered(tmp_path, offline)
         in str(e.value)
 
 
-def test_a_failed_download_removes_only_the_empty_folders_it_made(tmp_path, offline):
-    def tree(folder):
-        return sorted(str(p.relative_to(tmp_path)) for p in folder.rglob("*"))
-
-    # A --data-dir that does not exist yet, two levels deep: nothing of it stays.
-    with pytest.raises(DataError):
-        load_raw(tmp_path / "new" / "mnist", train=False)
-    assert offline[-1] == tmp_path / "new" / "mnist" / "MNIST" / "raw"  # torchvision did make it
-    assert not (tmp_path / "new").exists()
-    # An existing empty folder stays, empty.
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError):
-        load_raw(tmp_path / "empty", train=False)
-    assert (tmp_path / "empty").is_dir() and tree(tmp_path / "empty") == []
-    # An existing (empty) MNIST folder and the files beside it stay; only the raw folder made inside goes.
-    (tmp_path / "kept" / "MNIST").mkdir(parents=True)
-    (tmp_path / "kept" / "notes.txt").write_text("mine")
-    with pytest.raises(DataError):
-        load_raw(tmp_path / "kept", train=True)
-    assert tree(tmp_path / "kept") == ["kept/MNIST", "kept/notes.txt"]
-    assert tree(tmp_path) == ["empty", "kept", "kept/MNIST", "kept/notes.txt"]
-
-
-def test_a_partial_download_is_kept(tmp_path, monkeypatch):
-    import torchvision.datasets.mnist as tvm
-
-    def partial(url, download_root, filename, **_k):
-        (Path(download_root) / filename).write_bytes(b"\x1f\x8b")  # the download dropped after two bytes
-        raise OSError("connection reset")
-
-    monkeypatch.setattr(tvm, "download_and_extract_archive", partial)
-    with pytest.raises(DataError):
-        load_raw(tmp_path / "d", train=False)
-    assert [p.name for p in (tmp_path / "d" / "MNIST" / "raw").iterdir()] == ["train-images-idx3-ubyte.gz"]
-
-
 def test_corrupt_idx_file(tmp_path, data_dir):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
