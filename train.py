@@ -56,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops a run as Ctrl-C does: epochs saved
     given = {k: v for k, v in vars(args).items() if k != "resume"}
     try:
         run = Run.resume(Path(args.resume), given) if args.resume else Run.new(given)
@@ -105,5 +106,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops a run as Ctrl-C does: epochs saved
     sys.exit(main())

@@ -128,8 +128,9 @@ def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, 
     weights = tmp_path / "untrained.pt"
     torch.manual_seed(0)
     checkpoint.save_weights(Net(), weights)
-    subprocess.run([sys.executable, "-m", "mnist_net.evaluate", "--weights", str(weights), "--artifacts",
-                    str(tmp_path), "--data-dir", data_dir], cwd=ROOT, check=True, capture_output=True)
+    from mnist_net import evaluate
+
+    assert evaluate.main(["--weights", str(weights), "--artifacts", str(tmp_path), "--data-dir", data_dir]) == 0
     probe = ("import json, app; print(json.dumps([len(app.REPORT.misclassified), [d.confidence for d in app.GALLERY], "
              "sorted((d.confidence for d in app.REPORT.misclassified), reverse=True)[:100], "
              "'most confident of the' in str(app.demo.config)]))")

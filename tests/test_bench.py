@@ -1,18 +1,15 @@
-"""The benchmark scripts run end to end (tiny sizes) and print the figures the README quotes.
+"""Every bench script refuses bad arguments plainly; on a GPU, bench/cuda_check.py runs at a tiny size.
 
-These check that each documented command works from a clean clone; they assert nothing about speed.
+The other benchmarks are not run here, to keep the suite within its 4-minute budget;
+tests/test_load.py, the browser tests and the training tests cover what they drive.
 """
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 
-import pytest
-
-from conftest import ROOT, missing
-from test_app import chromium_path
+from conftest import ROOT
 
 
 def run_bench(script: str, *args: str, data_dir: str, timeout: int = 240) -> str:
@@ -21,52 +18,6 @@ def run_bench(script: str, *args: str, data_dir: str, timeout: int = 240) -> str
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout
-
-
-def numbers_after(label: str, text: str) -> list[float]:
-    line = next((ln for ln in text.splitlines() if label in ln), None)
-    assert line is not None, f"no line with {label!r} in:\n{text}"
-    return [float(x) for x in re.findall(r"(\d+(?:\.\d+)?) ms", line)]
-
-
-def test_train_speed_bench_times_the_three_pipelines_with_a_busy_core(data_dir):
-    out = run_bench("train_speed.py", "--warm", "1", "--rounds", "1", "--batches", "1", "--busy-core", data_dir=data_dir)
-    assert "one core kept busy" in out
-    for label in ("(a) assignment", "(b) train.py data path, stock modules", "(c) train.py as it runs on a CPU"):
-        assert re.search(re.escape(label) + r"[^\n]*\n +median [\d.]+ ms/batch", out), out
-    assert re.search(r"speed-up \(c\) vs \(a\): [\d.]+x", out) and re.search(r"speed-up \(c\) vs \(b\): [\d.]+x", out)
-
-
-def test_app_latency_bench_prints_in_process_and_client_percentiles(data_dir):
-    out = run_bench("app_latency.py", "--n", "12", "--client-n", "3", data_dir=data_dir)
-    for label in ("in-process analyze (preprocess", "in-process predict as served"):
-        p50, p95, _ = numbers_after(label, out)
-        assert 0 < p50 <= p95
-    for label in ("app /predict, default Client", "app /predict, Client(ssl_verify=one SSLContext)",
-                  "trivial image-upload endpoint, default Client", "do-nothing text endpoint (no upload)"):
-        assert numbers_after(label, out)[0] > 0
-    assert "p50 ratio app / trivial image-upload endpoint" in out
-
-
-def test_browser_latency_bench_times_strokes_in_a_real_browser(data_dir):
-    if not chromium_path():
-        missing("Chromium not installed (apt-get install chromium)")
-    out = run_bench("browser_latency.py", "--n", "1", "--warm", "0", "--chromium", chromium_path(), data_dir=data_dir)
-    sent = numbers_after("predict request sent (canvas export", out)
-    shown = numbers_after("stroke released -> prediction text shown", out)
-    maps = numbers_after("block4 feature maps decoded", out)
-    # Each part happens after the one before it.
-    assert 0 < sent[0] < shown[0] <= maps[0] + 1
-    reads = numbers_after("of which WebGL readPixels", out)
-    assert 0 < reads[0] < sent[0]
-    floor_sent, _, _, floor_shown, _, _ = numbers_after("floor: the same sketchpad on a bare page", out)
-    assert 0 < floor_sent < floor_shown
-
-
-def test_load_test_bench_checks_every_answer(data_dir, server):
-    out = run_bench("load_test.py", "--clients", "2", "--requests", "2", "--url", server, data_dir=data_dir)
-    assert "2 clients x 2 = 4 predictions: answered 4, errors 0, answers differing from the solo answer 0" in out
-    assert "predictions/s" in out
 
 
 def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot_reach(data_dir):
