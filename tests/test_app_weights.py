@@ -63,7 +63,9 @@ def test_predict_reports_bad_weights(app_module, tmp_path, monkeypatch, kind):
     assert not (tmp_path / "pwned").exists()
 
 
-def test_app_process_starts_without_weights_and_says_why(tmp_path):
+def test_app_process_starts_without_weights_and_says_why_and_one_whose_port_is_taken_says_so(tmp_path):
+    import socket
+
     from gradio_client import Client
 
     port = free_port()
@@ -72,6 +74,13 @@ def test_app_process_starts_without_weights_and_says_why(tmp_path):
            "GRADIO_NUM_PORTS": "1"}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Meanwhile (each process spends seconds importing torch and gradio), a second app whose port is taken.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**os.environ, "GRADIO_SERVER_PORT": str(busy.getsockname()[1]),
+                                                          "GRADIO_NUM_PORTS": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 120
@@ -87,7 +96,12 @@ def test_app_process_starts_without_weights_and_says_why(tmp_path):
         result = Client(url, verbose=False).predict({"background": None, "layers": [], "composite": None},
                                                     api_name="/predict")
         assert "not found" in result[-1] and "python train.py" in result[-1]
+        _, err = taken.communicate(timeout=120)
+        assert taken.returncode == 1
+        assert "could not start the server: Cannot find empty port" in err and "Traceback" not in err
     finally:
+        busy.close()
+        taken.kill()
         proc.terminate()
         proc.wait(timeout=30)
 
@@ -97,19 +111,6 @@ def test_app_process_refuses_a_bad_port_setting_with_a_message():
     proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "GRADIO_SERVER_PORT must be a port number" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_app_process_says_so_when_its_port_is_taken():
-    import socket
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        env = {**os.environ, "GRADIO_SERVER_PORT": str(busy.getsockname()[1]), "GRADIO_NUM_PORTS": "1"}
-        proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
-    assert proc.returncode == 1
-    assert "could not start the server: Cannot find empty port" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("weights", [".", "/"])
