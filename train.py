@@ -83,14 +83,15 @@ def main(argv=None) -> int:
         from mnist_net.accelerate import accelerate  # numba: CPU training only
 
         accelerate(model)
-    print(f"Recipe: {run.recipe}\nDevice: {describe_device(device)}; train {len(train)}, test {len(test_labels)} "
+    device_name = describe_device(device)
+    print(f"Recipe: {run.recipe}\nDevice: {device_name}; train {len(train)}, test {len(test_labels)} "
           f"images; seed {s['seed']}; {s['epochs']} epochs of batch {s['batch_size']}"
           + ("; deterministic cuDNN kernels" if s["deterministic"] and device.type == "cuda" else ""))
     model, train = prepare(model, train, device, s["deterministic"])
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
     _, test = prepare(model, test_cpu, device)
     try:
-        run.fit(model, train, test, describe_device(device), not args.no_progress, not args.no_cuda_graph)
+        run.fit(model, train, test, device_name, not args.no_progress, not args.no_cuda_graph)
         result = run.finish(test_cpu, test_raw, test_labels)
     except (OSError, WeightsError) as e:  # e.g. a full disk; files are written atomically, earlier ones intact
         print(f"error: could not save the run's files: {e}", file=sys.stderr)

@@ -64,10 +64,9 @@ def _train_py_pipeline(data_dir: str, accelerated: bool):
     torch.manual_seed(0)
     model = Net()
     if accelerated:
-        from mnist_net.accelerate import accelerate, warm_up
+        from mnist_net.accelerate import accelerate
 
         accelerate(model)
-        warm_up()
     model, train = prepare(model, load_mnist(data_dir, train=True), torch.device("cpu"))
     model.train()
     recipe, g = RECIPES["reliable"], torch.Generator().manual_seed(0)

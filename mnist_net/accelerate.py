@@ -381,4 +381,5 @@ def accelerate(model: nn.Module) -> nn.Module:
         elif type(module) is nn.Conv2d:
             module.__class__ = FastConv2d
     tune_cpu_allocator()
+    warm_up()  # numba compiles (first run, ~12 s) or loads its kernels now, not inside the first epoch's clock
     return model
