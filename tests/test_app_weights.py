@@ -132,10 +132,13 @@ def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, 
     from mnist_net import evaluate
 
     assert evaluate.main(["--weights", str(weights), "--artifacts", str(tmp_path), "--data-dir", data_dir]) == 0
-    probe = ("import json, app; print(json.dumps([len(app.REPORT.misclassified), [d.confidence for d in app.GALLERY], "
-             "sorted((d.confidence for d in app.REPORT.misclassified), reverse=True)[:100], "
-             "'most confident of the' in str(app.demo.config)]))")
+    probe = ("import json, app; ev = app.REPORT.evaluation; print(json.dumps([ev['total'] - ev['correct'], "
+             "[d.confidence for d in app.GALLERY], 'most confident of the' in str(app.demo.config)]))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True,
                          env={**os.environ, "MNIST_NET_WEIGHTS": str(weights)}).stdout
-    missed, shown, most_confident, titled = __import__("json").loads(out.strip().splitlines()[-1])
+    missed, shown, titled = __import__("json").loads(out.strip().splitlines()[-1])
+    _, _, probs = evaluate.run(weights, data_dir)
+    labels = evaluate.load_raw(data_dir, train=False)[1]
+    wrong = probs.argmax(1) != labels
+    most_confident = [round(float(p), 4) for p in probs[wrong].amax(1).sort(descending=True).values[:100]]
     assert missed > 1000 and len(shown) == 100 and shown == most_confident and titled
