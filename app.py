@@ -1,6 +1,6 @@
 """Draw a digit, watch the 14,120-parameter CNN read it: prediction, saliency and every block's feature maps.
 
-The API (/predict, /explain) is described by mnist_net.inference.PREDICT_API and EXPLAIN_API."""
+The API (/predict, /explain, /classify) is described by mnist_net.inference.PREDICT_API, EXPLAIN_API and CLASSIFY_API."""
 import os
 import sys
 from html import escape
@@ -15,8 +15,9 @@ import gradio as gr  # noqa: E402
 
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model  # noqa: E402
 from mnist_net.explain import conv1_kernels, one_by_one_mixing  # noqa: E402
-from mnist_net.inference import (BLOCK_TITLES, EXPLAIN_API, PREDICT_API, analyze, checked_before_decoding,  # noqa: E402
-                                 configure_for_serving, saliency_view, uploaded_drawing)
+from mnist_net import novelty  # noqa: E402
+from mnist_net.inference import (BLOCK_TITLES, CLASSIFY_API, EXPLAIN_API, PREDICT_API, analyze,  # noqa: E402
+                                 checked_before_decoding, configure_for_serving, saliency_view, uploaded_drawing)
 from mnist_net.render import png_data_url  # noqa: E402
 from mnist_net.report import Misclassified, architecture_rows, curve_frames, load_report, training_summary  # noqa: E402
 from mnist_net.sketch import SketchError  # noqa: E402
@@ -72,10 +73,10 @@ try:
     MODEL, MODEL_ERROR = load_model(WEIGHTS), None
 except WeightsError as e:  # the app still starts, and says why it cannot predict
     MODEL, MODEL_ERROR = None, str(e)
+DETECTOR = novelty.load(WEIGHTS) if MODEL is not None else None  # None: digits are read without the check
+RATES = novelty.read_rates(WEIGHTS)
 REPORT = load_report(WEIGHTS)
-# A quick try's weights miss thousands of test digits (all of them made the app start in 25 s): the 100 worst.
-GALLERY = REPORT.misclassified if len(REPORT.misclassified) <= 100 else sorted(
-    REPORT.misclassified, key=lambda d: -d.confidence)[:100]
+GALLERY = REPORT.misclassified  # all of the mistakes, or the 100 most confident (evaluate.GALLERY_SIZE)
 N_OUTPUTS = 1 + 1 + 2 * len(BLOCK_TITLES) + 1  # label, input view, block grids, layer stacks, status
 
 
@@ -84,7 +85,7 @@ def predict(subject, show_layers: bool = False):
     subject: the canvas (a sketchpad value), an image, or what an earlier call kept: a drawing's `Sketch`, or a
     misclassified test digit, analysed exactly as the evaluation fed it (not cropped and re-centred as a drawing)."""
     try:
-        result = None if MODEL is None else analyze(MODEL, subject, with_layers=bool(show_layers))
+        result = None if MODEL is None else analyze(MODEL, subject, bool(show_layers), DETECTOR)
         status = EMPTY_MESSAGE if MODEL is not None else f"**The model could not be loaded.** {MODEL_ERROR}"
     except SketchError as e:
         result, status = None, f"**Could not read this image.** {e}"
@@ -108,6 +109,22 @@ def saliency(subject) -> str | None:
 def explain(drawing: dict) -> str | None:
     """/explain: the saliency of an API client's drawing."""
     return saliency(uploaded_drawing(drawing))
+
+
+def classify(image: dict) -> dict:
+    """/classify: one plain image (an upload) -> the digit, the probabilities, and whether it looks like a digit."""
+    try:
+        path = uploaded_drawing({"composite": image})["composite"]
+        result = None if MODEL is None or path is None else analyze(MODEL, path, detector=DETECTOR, render=False)
+        message = (f"The model could not be loaded. {MODEL_ERROR}" if MODEL is None else
+                   "No image received: send one with gradio_client.handle_file." if path is None else
+                   "The image is blank: no ink.")
+    except SketchError as e:
+        result, message = None, f"Could not read this image. {e}"
+    if result is None:
+        return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
+                "threshold": None if DETECTOR is None else float(DETECTOR.threshold), "message": message}
+    return result.classification()
 
 
 def pick_misclassified(evt: gr.SelectData):
@@ -157,12 +174,13 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                                label="Real MNIST test digits (click one)", elem_id="examples")
                 with gr.Column(min_width=300):
                     label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+                    # Right under the answer: it is where "This doesn't look like a digit" must be read.
+                    status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
                     with gr.Row():  # side by side where both fit at their own size (224 px), else stacked
                         seen = image_view("What the network sees (28x28)", "seen", "The 28x28 input appears here.",
                                           min_width=240)
                         why = image_view("Why (saliency of the prediction)", "saliency",
                                          "What raised and lowered the score appears here.", min_width=240)
-            status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
             gr.Markdown("**Why:** the gradient of the predicted class's score with respect to each input pixel "
                         "(SmoothGrad: averaged over 16 noisy copies); red pixels raise the score, blue lower it, "
                         "the bar under it gives the scale. **Feature maps:** each grid shows one block's channels "
@@ -191,6 +209,11 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                 title="Test accuracy per epoch (99.4% line marked)", elem_id="accuracy-plot")
                     gr.LinePlot(loss, x="epoch", y="loss", color="series", title="Loss per epoch", elem_id="loss-plot",
                                 min_width=320)
+            gr.Markdown(f"### When it is not a digit\n{novelty.summary(WEIGHTS, DETECTOR, RATES)}", elem_id="novelty")
+            if DETECTOR is not None and RATES:
+                frame = novelty.histogram_frame(RATES, float(DETECTOR.threshold))
+                gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
+                            title="Novelty by set (% of each set): digits left of the threshold, the rest right")
             gr.Markdown("### Architecture (the assignment's table; ReLUs are parameter-free and not listed)")
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
@@ -208,7 +231,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 gr.Markdown("### Confusion matrix (rows: true digit, columns: predicted)")
                 gr.Dataframe([[str(d), *row] for d, row in enumerate(ev["confusion_matrix"])], interactive=False,
                              headers=["true \\ predicted", *map(str, range(10))], elem_id="confusion")
-                n, total = len(GALLERY), len(REPORT.misclassified)
+                n, total = len(GALLERY), ev["total"] - ev["correct"]
                 gr.Markdown(f"### The {n}{'' if n == total else f' most confident of the {total:,}'} misclassified "
                             "test digits (true \u2192 predicted, confidence; click one to analyse it on the Draw tab)")
                 gallery = gr.Gallery([(d.as_drawing(112), d.short_caption) for d in GALLERY], columns=8,
@@ -233,8 +256,8 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
     if ev:
         gallery.select(pick_misclassified, None, [subject, sketch, tabs], api_name=False, show_progress="hidden").then(
             inputs=[subject, show_layers], **shown).then(**explained).then(None, js=SHOW_PREDICTION_JS)
-    gr.api(explain, api_name="explain", api_description=EXPLAIN_API, concurrency_limit=CONCURRENCY,
-           concurrency_id="model")
+    for fn, name, about in ((explain, "explain", EXPLAIN_API), (classify, "classify", CLASSIFY_API)):
+        gr.api(fn, api_name=name, api_description=about, concurrency_limit=CONCURRENCY, concurrency_id="model")
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -100,7 +101,9 @@ def main(argv=None) -> int:
         for line in summary_lines(History(**run.record["history"]), best_epoch=run.record["best_epoch"]):
             print(line)
         print(f"Best weights on the test set: {result.line()}\nSaved the best weights to {run.out}; the checkpoint, "
-              f"metrics, curves and evaluation beside them")
+              f"metrics, curves and evaluation beside them.\nFit their not-a-digit detector (the app's \"This doesn't "
+              f"look like a digit\"): python -m mnist_net.novelty --weights {shlex.quote(str(run.out))} --data-dir "
+              f"{shlex.quote(str(s['data_dir']))}")
     if run.stopped == 130 and run.last.exists():
         print(f"Resume with: {run.resume_command()}", file=sys.stderr)
     return run.stopped or (0 if result is not None else 1)

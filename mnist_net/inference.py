@@ -10,6 +10,7 @@ from PIL import Image
 
 from .explain import saliency, saliency_overlay
 from .model import Net
+from .novelty import Detector, novelty
 from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
@@ -42,6 +43,12 @@ EXPLAIN_API = ("Saliency of the predicted digit over what the network sees (Smoo
                "lowers it), as a PNG data URL; null for a blank or unreadable drawing. Input: the drawing, as /predict "
                "takes it.")
 
+CLASSIFY_API = ("Read one plain image: is it a digit, and which? Input: the image, sent with gradio_client.handle_file (as "
+                "/predict takes a drawing: dark on light, or light or dark on transparent, any size up to 64 million "
+                "pixels). Returns JSON: {'digit': 0-9, 'confidence': its probability, 'probabilities': [10 floats], "
+                "'is_digit': novelty <= threshold, 'novelty': the detector's score (higher: less like a digit), "
+                "'threshold'}; for a blank or unreadable image 'digit' is null, 'is_digit' false, and 'message' says why.")
+
 
 @dataclass
 class Analysis:
@@ -53,6 +60,13 @@ class Analysis:
     scales: dict[str, tuple[float, float]]    # block name -> colour scale (lo, hi)
     layers: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> RGB grid of every layer
     sketch: Sketch | None = None
+    novelty: float | None = None              # the detector's score (None: no detector); higher, less digit-like
+    threshold: float | None = None
+
+    @property
+    def is_digit(self) -> bool | None:
+        """Whether the drawing looks like a digit to the detector; None without one."""
+        return None if self.novelty is None else self.novelty <= self.threshold
 
     @property
     def prediction(self) -> int:
@@ -71,8 +85,20 @@ class Analysis:
     def status(self) -> str:
         """The status line (Markdown): the prediction, the runner-up, each block's colour scale."""
         (best, p1), (second, p2) = self.top(2)
-        return (f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%}). Colour scales: "
-                + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in self.scales.items()))
+        if self.is_digit is False:
+            head = (f"\u26a0\ufe0f **This doesn't look like a digit.** Closest: **{best}**, {p1:.2%}: the softmax still picks a digit, "
+                    f"but the blocks' features are not those of a digit (novelty {self.novelty:.1f}, above the "
+                    f"threshold {self.threshold:.1f}; see the Model tab).")
+        else:
+            head = f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%})."
+        return f"{head} Colour scales: " + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in self.scales.items())
+
+    def classification(self) -> dict:
+        """/classify's answer: the digit, its probability, all 10, and the detector's verdict."""
+        return {"digit": self.prediction, "confidence": round(float(self.probabilities.max()), 6),
+                "probabilities": [round(float(p), 6) for p in self.probabilities], "is_digit": self.is_digit,
+                "novelty": None if self.novelty is None else round(self.novelty, 4),
+                "threshold": None if self.threshold is None else round(self.threshold, 4)}
 
     def images(self) -> list[np.ndarray | None]:
         """The input view, the 4 block grids and the 4 layer stacks (None when not rendered), in BLOCK_TITLES' order."""
@@ -164,17 +190,21 @@ def as_sketch(subject) -> Sketch | None:
 
 
 @torch.inference_mode()
-def analyze(model: Net, subject, with_layers: bool = False) -> Analysis | None:
-    """One drawing, image or `Sketch` through preprocessing, the model and the renderers; None for a blank canvas."""
+def analyze(model: Net, subject, with_layers: bool = False, detector: Detector | None = None,
+            render: bool = True) -> Analysis | None:
+    """One drawing, image or `Sketch` through preprocessing, the model, the detector (if given) and the renderers
+    (unless not `render`: /classify shows no maps); None for a blank canvas."""
     sketch = as_sketch(subject)
     if sketch is None:
         return None
     blocks = model.forward_blocks(sketch.tensor)
+    score = None if detector is None else novelty(model, detector, blocks)
+    threshold = None if detector is None else float(detector.threshold)
     probabilities = torch.softmax(blocks["block4"].flatten(1), dim=1)[0].numpy()
     pred = int(probabilities.argmax())
     scores = {"labels": DIGITS, "highlight": pred}  # the class scores: labelled by digit, the prediction marked
     rendered, scales = {}, {}
-    for name, act in blocks.items():
+    for name, act in blocks.items() if render else ():
         rendered[name], scales[name] = render_grid(act[0], cell=BLOCK_CELL, max_columns=BLOCK_COLUMNS,
                                                    **(scores if name == "block4" else {}))
     layers = {}
@@ -190,7 +220,8 @@ def analyze(model: Net, subject, with_layers: bool = False) -> Analysis | None:
                  render_grid(t, max_columns=LAYER_COLUMNS, cell=factor * max(t.shape[1:]),
                              **(scores if block_name == "block4" and name == last else {}))[0])
                 for name, t in outs.items()])
-    return Analysis(probabilities, input_image(sketch.pixels), rendered, scales, layers, sketch)
+    return Analysis(probabilities, input_image(sketch.pixels) if render else None, rendered, scales, layers, sketch,
+                    score, threshold)
 
 
 def saliency_view(model: Net, subject) -> tuple[np.ndarray, float] | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from . import evaluate as evaluation
+from . import novelty
 from . import training
 from .artifacts import artifact_paths, save_curves, sibling, write_json
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
@@ -142,8 +143,8 @@ class Run:
             save_weights(model, self.out, metrics={**self.record, "weights": "best", "epoch": epoch})
         save_weights(model, self.last, metrics={**self.record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(self.record, self.metrics_path)
-        if first_save:  # an earlier run's evaluation must never sit beside these weights (the Model tab reads it)
-            for stale in (*artifact_paths(self.out, self.out.parent), self.curves_path):
+        if first_save:  # an earlier run's evaluation or detector must never sit beside these weights (the app reads them)
+            for stale in (*artifact_paths(self.out, self.out.parent), self.curves_path, *novelty.paths(self.out)):
                 stale.unlink(missing_ok=True)
 
     def finish(self, test_cpu, test_raw, test_labels) -> EvalResult | None:

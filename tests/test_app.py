@@ -147,7 +147,7 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     assert client.predict({"background": None, "layers": [], "composite": {"path": path}}, api_name="/explain") is None
     # "Use via API" names every output and describes both endpoints for callers, not with our docstrings.
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert sorted(api) == ["/explain", "/predict"]
+    assert sorted(api) == ["/classify", "/explain", "/predict"]
     names = [r["label"] for r in api["/predict"]["returns"]]
     assert all(names) and len(set(names)) == len(names) == 11 and names[-1] == "Status", names
     assert [n for n in names if n.startswith("Block 1")] and "session" not in api["/predict"]["description"]
@@ -270,6 +270,8 @@ def draw(page, canvas, strokes: list[list[tuple[float, float]]]) -> None:
 # A "7": a top bar, then a long diagonal down to the left; a "1": one vertical stroke.
 SEVEN = [[(-60 + 12 * i, -80) for i in range(11)] + [(60 - 5 * i, -80 + 11 * i) for i in range(1, 16)]]
 ONE = [[(0, -90 + 10 * i) for i in range(19)]]
+LETTER_H = [[(-55, -80 + 10 * i) for i in range(17)], [(55, -80 + 10 * i) for i in range(17)],
+            [(-55 + 10 * i, 0) for i in range(12)]]
 
 
 def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
@@ -281,6 +283,7 @@ def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
     expect(page.locator("#seen")).to_contain_text("The 28x28 input appears here.")
     draw(page, canvas, SEVEN)
     expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+    expect(page.locator("#status")).not_to_contain_text("look like a digit")
     for name in ("block1", "block2", "block3", "block4"):
         img = page.locator(f"#{name}-maps img")
         expect(img).to_be_visible(timeout=10_000)
@@ -302,6 +305,14 @@ def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
     expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(re.compile("highlight"), timeout=10_000)
     draw(page, canvas, ONE)
     expect(page.locator("#status")).to_contain_text("Prediction: 1", timeout=20_000)
+
+    # A letter: the answer says plainly that it is not a digit, and still shows what each block computed.
+    page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
+    expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
+    draw(page, canvas, LETTER_H)
+    expect(page.locator("#status")).to_contain_text("This doesn't look like a digit. Closest:", timeout=20_000)
+    expect(page.locator("#block4-maps img")).to_be_visible()
+    save_screenshot(page, tmp_path, "draw-tab-not-a-digit.png")
     page.close()
 
 
@@ -318,7 +329,12 @@ def test_browser_examples_and_the_misclassified_gallery(app_module, browser, ser
     page.get_by_role("tab", name="Model").click()
     for sel in ("#accuracy-plot", "#loss-plot", "#architecture", "#kernels img", "#mixing img", "#confusion"):
         expect(page.locator(sel).first).to_be_visible(timeout=20_000)
+    # The detector's section: method, threshold, measured rates, and its plot.
+    expect(page.locator("#novelty")).to_contain_text("Threshold:", timeout=20_000)
+    expect(page.locator("#novelty")).to_contain_text("letters, shapes, scribbles")
+    expect(page.locator("#novelty-plot canvas, #novelty-plot svg").first).to_be_visible(timeout=20_000)
     gallery = page.locator("#misclassified img")
+    gallery.first.scroll_into_view_if_needed()  # loaded lazily, below the fold
     expect(gallery.first).to_be_visible(timeout=20_000)
     assert gallery.count() == len(app_module.GALLERY) >= 10
     expect(page.locator("#accuracy-plot canvas, #accuracy-plot svg").first).to_be_visible(timeout=20_000)

@@ -77,7 +77,7 @@ CASES = {
                                                      "images up to 64 million pixels"),
     "16-bit greyscale PNG": (sixteen_bit, PREDICTION, "Prediction: **1**"),
     "single dot": (single_dot, PREDICTION, "Prediction"),
-    "canvas covered in scribbles": (scribbles, PREDICTION, "Prediction"),
+    "canvas covered in scribbles": (scribbles, PREDICTION, "This doesn't look like a digit."),
 }
 
 

@@ -9,7 +9,8 @@ import sys
 
 from conftest import ROOT
 
-TRAINING_ONLY = ("numba", "llvmlite", "torchvision")  # (tqdm too, but gradio's huggingface_hub brings it)
+# Training's and the detector fitting's (tqdm too, but gradio's huggingface_hub brings it).
+TRAINING_ONLY = ("numba", "llvmlite", "torchvision", "skimage", "HersheyFonts")
 
 
 def requirement_names(path) -> set[str]:
@@ -62,4 +63,11 @@ print("files", " ".join(m.__file__ for n, m in list(sys.modules.items())
     listed = requirement_names("requirements.txt")
     assert needed and needed <= listed, needed - listed
     assert not listed & set(TRAINING_ONLY)
-    assert {"numba", "torchvision", "tqdm"} <= requirement_names("requirements-train.txt")
+    assert {"numba", "torchvision", "tqdm", "scikit-image", "hershey-fonts"} <= requirement_names("requirements-train.txt")
+
+
+def test_ci_installs_the_handwriting_fonts_the_detector_is_fitted_and_measured_on():
+    from mnist_net.drawings import FONT_PACKAGES
+
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.split('FONTS="')[1].split('"')[0].split() == FONT_PACKAGES.split()

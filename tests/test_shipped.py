@@ -156,3 +156,11 @@ def test_seed_table_marks_a_run_that_stopped_early(tmp_path, capsys):
     path.write_text(json.dumps(record))
     assert seed_table.main([str(path)]) == 0
     assert "99.60% (epoch 19; interrupted)" in capsys.readouterr().out
+
+
+def test_readme_novelty_table_is_what_the_committed_rates_say():
+    from mnist_net import novelty
+
+    rates = novelty.read_rates(DEFAULT_WEIGHTS)
+    assert rates is not None and rates["threshold"] == round(float(novelty.load(DEFAULT_WEIGHTS).threshold), 4)
+    assert novelty.rates_table(rates) in (ROOT / "README.md").read_text()

@@ -256,7 +256,8 @@ def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights
                                                                                 capsys):
     folder = tmp_path / "k"
     folder.mkdir()
-    stale = {name: folder / name for name in ("w.eval.json", "w.misclassified.png", "w.curves.png")}
+    stale = {name: folder / name for name in ("w.eval.json", "w.misclassified.png", "w.curves.png", "w.detector.pt",
+                                             "w.novelty.json")}
     for path in stale.values():
         path.write_text("an earlier run's")
     # As if killed outright (SIGKILL, power cut): nothing runs after it.

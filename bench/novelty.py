@@ -1,0 +1,111 @@
+"""The not-a-digit detector's rates on drawings it was not fitted on, through the app's /classify.
+
+    python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write]
+
+Sets (none used in fitting: mnist_net/drawings.py says what was):
+- mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
+- writers: digits from 17 Debian handwriting fonts (8 families; mnist_net.drawings.FONT_FAMILIES[1]), their centre
+  lines redrawn with the brush in each writer's slant and proportions;
+- letters: the letters of those fonts that do not look like digits (mnist_net.drawings.LETTERS);
+- shapes: 8 shape families (house, arrow, diamond, flower, cloud, lightning, hash, pentagon);
+- scribbles: random strokes (seeds not used in fitting).
+Each drawing is a PNG file, sent as `client.predict(handle_file(path), api_name="/classify")` with --server, else to
+the same handler in-process. --write saves the rates and score histograms beside the weights (the Model tab shows them).
+Needs Debian's handwriting fonts: apt-get install them as mnist_net.drawings.FONT_PACKAGES lists.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mnist_net import drawings as d  # noqa: E402
+from bench_args import count  # noqa: E402  (same folder)
+
+DIGIT_SETS = ("mnist-test", "writers")
+
+
+def sets(data_dir: str, seed: int = 1):
+    """{set name: generator of (canvas, label, source)}; label is the digit for the digit sets."""
+    from mnist_net.data import load_raw
+
+    images, labels = load_raw(data_dir, train=False)
+    rng = [np.random.default_rng([seed, k]) for k in range(5)]  # one a set: --limit on one leaves the others as they are
+    return {
+        "mnist-test": ((d.mnist_drawn(x.numpy() / 255.0, rng[0]), int(y), "mnist") for x, y in zip(images, labels)),
+        "writers": d.glyphs("0123456789", 10, rng[1], group=1),
+        "letters": d.glyphs(d.LETTERS, 3, rng[2], group=1),
+        "shapes": ((d.shape(k, rng[3]), k, k) for k in d.SHAPES[1] for _ in range(60)),
+        "scribbles": ((d.scribble(rng[4]), "scribble", "scribble") for _ in range(800)),
+    }
+
+
+def classifier(server: str | None):
+    """path -> /classify's JSON, from a running app or the app's handler in-process."""
+    if server:
+        from gradio_client import Client, handle_file
+
+        client = Client(server, verbose=False)
+        return lambda path: client.predict(handle_file(path), api_name="/classify")
+    import app
+
+    if app.DETECTOR is None:
+        sys.exit(f"error: no detector beside {app.WEIGHTS}; fit one: python -m mnist_net.novelty")
+    return lambda path: app.classify({"path": path, "meta": {"_type": "gradio.FileData"}})  # as an upload arrives
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_DATA_DIR or ./data)")
+    p.add_argument("--server", help="URL of a running app (default: the app's handler in-process)")
+    p.add_argument("--limit", type=count(1), help="at most this many drawings of each set")
+    p.add_argument("--write", action="store_true", help="save the rates beside the weights (the Model tab's)")
+    p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
+    args = p.parse_args(argv)
+    data_dir = args.data_dir or os.environ.get("MNIST_DATA_DIR") or "data"
+    classify = classifier(args.server)
+    results, scores = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, drawings in sets(data_dir).items():
+            t0, rows = time.time(), []
+            for i, (canvas, label, source) in enumerate(drawings):
+                if args.limit and i >= args.limit:
+                    break
+                path = os.path.join(tmp, f"{name}-{i}.png")
+                Image.fromarray(canvas).save(path)
+                out = classify(path)
+                label = int(label) if name in DIGIT_SETS else label
+                rows.append((out["is_digit"], out["digit"], label, source, out["novelty"]))
+            flagged = [not r[0] for r in rows]
+            res = {"n": len(rows), "flagged": float(np.mean(flagged))}
+            if name in DIGIT_SETS:
+                kept = [r for r in rows if r[0]]
+                res["read_right"] = float(np.mean([r[1] == r[2] for r in kept])) if kept else 0.0
+            results[name], scores[name] = res, [r[4] for r in rows]
+            if args.by_source:
+                for key in sorted({r[3] for r in rows} | ({str(r[2]) for r in rows} if name == "letters" else set())):
+                    mine = [r for r in rows if key in (r[3], str(r[2]))]
+                    print(f"    {key:>24}: {len(mine):>5} drawings, {np.mean([not r[0] for r in mine]):6.1%} flagged")
+            print(f"{name:>10}: {res['n']:>6,} drawings, {res['flagged']:6.1%} flagged"
+                  + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res else "")
+                  + f"  ({time.time() - t0:.0f} s)", flush=True)
+    others = [results[n] for n in results if n not in DIGIT_SETS]
+    caught = sum(r["flagged"] * r["n"] for r in others) / sum(r["n"] for r in others)
+    print(f"non-digits (letters, shapes, scribbles together): {caught:.1%} flagged")
+    if args.write:
+        from mnist_net.novelty import write_rates
+
+        import app
+        print(f"Wrote {write_rates(app.WEIGHTS, results, scores, caught, ' '.join(['python bench/novelty.py', *(argv or sys.argv[1:])]))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Drawings made as a visitor makes them on the 280x280 canvas (a round brush, ~28 px strokes), to fit and measure
+the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn with the brush), Hershey's
+single-stroke glyphs in a writer's hand, shapes and scribbles. Needs requirements-train.txt."""
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+CANVAS = 280
+BRUSH = 28  # the app's brush: radius 14
+# Letters a reader would take for a digit (0/O, 1/I/l, 2/Z, 5/S, 8/B, 6/G/b, 9/g/q, 7/T, ...): not non-digits.
+DIGIT_LIKE = set("OoQDIiljJZzSsBGbgqTt")
+LETTERS = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in DIGIT_LIKE]
+# The detector is fitted on Hershey's Latin fonts, the first group of handwriting font families and the first group
+# of shapes; bench/novelty.py measures it on the second groups.
+HERSHEY_FONTS = ("futural", "futuram", "rowmans", "rowmand", "rowmant", "scripts", "scriptc", "cursive", "timesr",
+                 "timesi", "timesrb", "timesib")
+FONT_FAMILIES = (("BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate", "dkg", "Humor-Sans", "KleeOne"),
+                 ("BecauseWeLearn", "BecauseWeMentor", "BecauseWeOrganize", "Breip", "breipfont", "ComicNeue",
+                  "DancingScript", "Ecolier", "KaushanScript", "Kristi", "femkeklaver"))
+FONT_DIR = Path("/usr/share/fonts")
+FONT_FOLDERS = ("opentype/bwht", "truetype/fifthhorseman", "truetype/humor-sans", "truetype/klee", "truetype/breip",
+                "opentype/comic-neue", "opentype/dancingscript", "truetype/ecolier-court", "opentype/kaushanscript",
+                "truetype/kristi", "truetype/femkeklaver")
+FONT_PACKAGES = ("fonts-bwht fonts-dkg-handwriting fonts-humor-sans fonts-klee fonts-breip fonts-comic-neue "
+                 "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi fonts-femkeklaver")
+SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
+           "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
+           "doodle"),
+          ("house", "arrow", "diamond", "flower", "cloud", "lightning", "hash", "pentagon"))
+
+
+def brush_canvas(strokes: list[np.ndarray], rng: np.random.Generator, brush: float | None = None) -> np.ndarray:
+    """Polylines (points in [0, 1]^2, y down) scaled into the canvas at a random size and place, drawn with a round
+    brush: the 280x280 canvas, black on white (uint8)."""
+    pts = np.concatenate(strokes)
+    lo, hi = pts.min(0), pts.max(0)
+    span = max(float((hi - lo).max()), 1e-6)
+    size = rng.uniform(140, 240)
+    scale = size / span
+    offset = rng.uniform(BRUSH, CANVAS - BRUSH - (hi - lo) * scale, size=2) if ((hi - lo) * scale < CANVAS - 2 * BRUSH).all() \
+        else np.full(2, BRUSH)
+    width = brush or rng.uniform(0.8, 1.2) * BRUSH
+    image = Image.new("L", (CANVAS, CANVAS), 255)
+    draw = ImageDraw.Draw(image)
+    r = width / 2
+    for s in strokes:
+        xy = [tuple(p) for p in (s - lo) * scale + offset]
+        if len(xy) > 1:
+            draw.line(xy, fill=0, width=int(round(width)), joint="curve")
+        for x, y in (xy[0], xy[-1]) if len(xy) > 1 else xy:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=0)
+    return np.asarray(image)
+
+
+def writer_hand(strokes: list[np.ndarray], rng: np.random.Generator, shake: float = 0.015) -> list[np.ndarray]:
+    """One writer's version of a glyph: slant, aspect, rotation, and a smooth wobble along each stroke."""
+    slant, aspect, angle = rng.uniform(-0.3, 0.3), rng.uniform(0.8, 1.25), rng.uniform(-0.15, 0.15)
+    c, s = math.cos(angle), math.sin(angle)
+    m = np.array([[c, -s], [s, c]]) @ np.array([[aspect, slant], [0.0, 1.0]])
+    out = []
+    for st in strokes:
+        st = densify(st, 0.02)
+        t = np.linspace(0, 1, len(st))[:, None]
+        wobble = sum(rng.normal(0, shake, 2) * np.sin((k + 1) * math.pi * t + rng.uniform(0, 6)) for k in range(3))
+        out.append(st @ m.T + wobble)
+    return out
+
+
+def densify(points: np.ndarray, step: float) -> np.ndarray:
+    """Points along a polyline, at most `step` apart."""
+    out = [points[:1]]
+    for a, b in zip(points[:-1], points[1:]):
+        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
+        out.append(a + (b - a) * np.linspace(0, 1, n + 1)[1:, None])
+    return np.concatenate(out)
+
+
+def fonts(group: int) -> list[Path]:
+    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure. FileNotFoundError if absent."""
+    found = sorted(p for folder in FONT_FOLDERS for p in (FONT_DIR / folder).glob("*.[ot]tf")
+                   if p.stem.startswith(FONT_FAMILIES[group]))
+    if not found:
+        raise FileNotFoundError(f"No handwriting fonts in {FONT_DIR}: apt-get install {FONT_PACKAGES}")
+    return found
+
+
+def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
+    """A font's glyph as a pen draws it: its centre line (skeleton), traced with the brush in a writer's slant."""
+    from skimage.morphology import skeletonize
+
+    image = Image.new("L", (300, 300), 0)
+    ImageDraw.Draw(image).text((150, 150), char, fill=255, anchor="mm", font=ImageFont.truetype(str(font), 200))
+    ys, xs = np.nonzero(skeletonize(np.asarray(image) > 127))
+    if len(xs) == 0:
+        raise ValueError(f"{font.name} has no glyph for {char!r}")
+    slant, aspect = rng.uniform(-0.25, 0.25), rng.uniform(0.85, 1.2)
+    pts = np.stack([xs, ys], 1) / 300.0 @ np.array([[aspect, slant], [0.0, 1.0]]).T
+    return brush_canvas([p[None] for p in pts], rng)  # each skeleton pixel a dot of the brush
+
+
+@functools.lru_cache(maxsize=None)
+def _hershey(font: str):
+    from HersheyFonts import HersheyFonts
+
+    h = HersheyFonts()
+    h.load_default_font(font)
+    return h
+
+
+def hershey_glyph(char: str, font: str, rng: np.random.Generator) -> np.ndarray:
+    """A Hershey single-stroke glyph drawn with the brush in one writer's hand."""
+    segments = list(_hershey(font).lines_for_text(char))
+    if not segments:
+        raise ValueError(f"Hershey {font} has no glyph for {char!r}")
+    strokes: list[list] = []
+    for a, b in segments:  # consecutive segments sharing an end are one pen stroke
+        if strokes and strokes[-1][-1] == a:
+            strokes[-1].append(b)
+        else:
+            strokes.append([a, b])
+    arrays = [np.array(s, float) / 30.0 for s in strokes]
+    return brush_canvas(writer_hand(arrays, rng), rng)
+
+
+def _arc(cx, cy, rx, ry, a0, a1, n=40):
+    t = np.linspace(a0, a1, n)
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], 1)
+
+
+def _poly(*pts, close=False):
+    p = np.array(pts, float)
+    return np.concatenate([p, p[:1]]) if close else p
+
+
+def shape_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
+    u = lambda lo=0.0, hi=1.0: rng.uniform(lo, hi)  # noqa: E731
+    if kind == "heart":
+        t = np.linspace(0, 2 * math.pi, 80)
+        return [np.stack([16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))], 1) / 32]
+    if kind == "star":
+        k = np.arange(11) * math.pi / 5 - math.pi / 2
+        r = np.where(np.arange(11) % 2 == 0, 1.0, u(0.35, 0.5))
+        return [np.stack([r * np.cos(k), r * np.sin(k)], 1)] if u() < 0.5 else \
+            [np.stack([np.cos(k[::2] * 2), np.sin(k[::2] * 2)], 1)]  # drawn as a pentagram, in one line
+    if kind == "triangle":
+        return [_poly((0.5, 0), (1, 0.9), (0, 0.9), close=True)]
+    if kind == "square":
+        w = u(0.7, 1.3)
+        return [_poly((0, 0), (w, 0), (w, 1), (0, 1), close=True)]
+    if kind == "cross":
+        return [_poly((0, 0), (1, 1)), _poly((1, 0), (0, 1))]
+    if kind == "spiral":
+        t = np.linspace(0, u(3, 5) * math.pi, 120)
+        return [np.stack([t * np.cos(t), t * np.sin(t)], 1)]
+    if kind == "smiley":
+        face = _arc(0, 0, 1, 1, 0, 2 * math.pi, 60)
+        return [face, _arc(-0.35, -0.3, 0.06, 0.08, 0, 2 * math.pi, 10), _arc(0.35, -0.3, 0.06, 0.08, 0, 2 * math.pi, 10),
+                _arc(0, 0.05, 0.55, 0.45, 0.2, math.pi - 0.2, 20)]
+    if kind == "wave":
+        t = np.linspace(0, u(2, 4) * math.pi, 80)
+        return [np.stack([t / math.pi, 0.4 * np.sin(t)], 1)]
+    if kind == "check":
+        return [_poly((0, 0.6), (0.35, 1), (1, 0))]
+    if kind == "circled-cross":
+        return [_arc(0, 0, 1, 1, 0, 2 * math.pi, 50), _poly((-0.7, -0.7), (0.7, 0.7)), _poly((0.7, -0.7), (-0.7, 0.7))]
+    if kind == "sun":
+        rays = [_poly((math.cos(a) * 0.75, math.sin(a) * 0.75), (math.cos(a) * 1.2, math.sin(a) * 1.2))
+                for a in np.arange(8) * math.pi / 4 + u(0, 0.4)]
+        return [_arc(0, 0, 0.5, 0.5, 0, 2 * math.pi, 40)] + rays
+    if kind == "fish":
+        return [np.concatenate([_arc(0, 0, 1, 0.5, 0.6, 2 * math.pi - 0.6, 40), _poly((0.83, 0.28), (1.5, -0.4), (1.5, 0.4),
+                                                                                     (0.83, -0.28))])]
+    if kind == "stick-figure":
+        return [_arc(0, -0.75, 0.25, 0.25, 0, 2 * math.pi, 20), _poly((0, -0.5), (0, 0.5)), _poly((-0.5, -0.1), (0, -0.25),
+                (0.5, -0.1)), _poly((-0.4, 1.1), (0, 0.5), (0.4, 1.1))]
+    if kind == "envelope":
+        return [_poly((0, 0), (1.4, 0), (1.4, 1), (0, 1), close=True), _poly((0, 0), (0.7, 0.55), (1.4, 0))]
+    if kind == "infinity":
+        t = np.linspace(0, 2 * math.pi, 80)
+        return [np.stack([np.cos(t), np.sin(2 * t) / 2], 1)]
+    if kind == "zigzag":
+        n = int(rng.integers(3, 7))
+        return [np.stack([np.arange(n + 1) / n, (np.arange(n + 1) % 2) * u(0.3, 0.6)], 1)]
+    if kind == "moon":
+        return [np.concatenate([_arc(0, 0, 1, 1, 0.5 * math.pi, 1.5 * math.pi, 30), _arc(-0.35, 0, 0.7, 1, 1.5 * math.pi, 0.5 * math.pi, 30)])]
+    if kind == "polygon":  # irregular, 4 to 8 corners: often not convex
+        n = int(rng.integers(4, 9))
+        a = np.sort(rng.uniform(0, 2 * math.pi, n))
+        r = rng.uniform(0.3, 1.0, n)
+        return [_poly(*zip(r * np.cos(a), r * np.sin(a)), close=True)]
+    if kind == "doodle":  # 2 or 3 of the shapes above, anywhere, at any size: a child's drawing
+        out = []
+        for _ in range(int(rng.integers(2, 4))):
+            part = shape_strokes(str(rng.choice(["heart", "star", "triangle", "square", "cross", "spiral", "wave",
+                                                 "zigzag", "polygon", "moon"])), rng)
+            pts = np.concatenate(part)
+            scale, shift = u(0.3, 1.0) / max(np.ptp(pts, 0).max(), 1e-6), rng.uniform(0, 1.5, 2)
+            out += [(p - pts.min(0)) * scale + shift for p in part]
+        return out
+    if kind == "house":
+        return [_poly((0, 0.45), (0, 1), (1, 1), (1, 0.45), (0, 0.45), (0.5, 0), (1, 0.45)),
+                _poly((0.4, 1), (0.4, 0.7), (0.6, 0.7), (0.6, 1))]
+    if kind == "arrow":
+        return [_poly((0, 0.5), (1, 0.5)), _poly((0.7, 0.25), (1, 0.5), (0.7, 0.75))]
+    if kind == "diamond":
+        return [_poly((0.5, 0), (1, 0.6), (0.5, 1.2), (0, 0.6), close=True)]
+    if kind == "flower":
+        t = np.linspace(0, 2 * math.pi, 160)
+        r = 0.6 + 0.4 * np.abs(np.cos(2.5 * t))
+        return [np.stack([r * np.cos(t), r * np.sin(t)], 1), _poly((0, 1), (0, 2.2))]
+    if kind == "cloud":
+        bumps = [_arc(x, 0, 0.3, 0.3, math.pi, 2 * math.pi, 15) for x in (0.3, 0.9, 1.5)]
+        return [np.concatenate(bumps + [_arc(0.9, 0, 0.9, 0.4, 0, math.pi, 30)])]
+    if kind == "lightning":
+        return [_poly((0.6, 0), (0.2, 0.55), (0.55, 0.5), (0.3, 1.1), (0.9, 0.4), (0.5, 0.45), (0.8, 0))]
+    if kind == "hash":
+        return [_poly((0.3, 0), (0.25, 1)), _poly((0.7, 0), (0.65, 1)), _poly((0, 0.3), (1, 0.3)), _poly((0, 0.7), (1, 0.7))]
+    if kind == "pentagon":
+        k = np.arange(6) * 2 * math.pi / 5 - math.pi / 2
+        return [np.stack([np.cos(k), np.sin(k)], 1)]
+    raise ValueError(kind)
+
+
+def shape(kind: str, rng: np.random.Generator) -> np.ndarray:
+    return brush_canvas(writer_hand(shape_strokes(kind, rng), rng, shake=0.02), rng)
+
+
+def scribble(rng: np.random.Generator) -> np.ndarray:
+    """1-3 random smooth strokes: a pen wandering with momentum."""
+    strokes = []
+    for _ in range(int(rng.integers(1, 4))):
+        n, heading, turn = int(rng.integers(20, 80)), rng.uniform(0, 2 * math.pi), rng.normal(0, 0.3)
+        p, pts = rng.uniform(0, 1, 2), []
+        for _ in range(n):
+            turn = 0.8 * turn + rng.normal(0, 0.25)
+            heading += turn
+            p = p + 0.04 * np.array([math.cos(heading), math.sin(heading)])
+            pts.append(p)
+        strokes.append(np.array(pts))
+    return brush_canvas(strokes, rng)
+
+
+def mnist_drawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST digit (0..1, white on black) enlarged at a random size and place onto a 480x640 canvas, dark on
+    light or light on transparent (as the app's tests draw them)."""
+    size = int(rng.integers(120, 400))
+    scale = size / max(digit.shape)
+    bh, bw = round(digit.shape[0] * scale), round(digit.shape[1] * scale)
+    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((bw, bh), Image.BILINEAR))
+    h, w = 480, 640
+    y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
+    ink = np.zeros((h, w), np.uint8)
+    ink[y:y + bh, x:x + bw] = big
+    if rng.random() < 0.5:
+        return np.dstack([255 - ink] * 3)
+    return np.dstack([np.full_like(ink, 255)] * 3 + [ink])
+
+
+def mnist_redrawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST digit's centre line redrawn with the app's brush: the writer's shape, the canvas's stroke."""
+    from skimage.morphology import skeletonize
+
+    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((112, 112), Image.BILINEAR)) > 100
+    ys, xs = np.nonzero(skeletonize(big))
+    if len(xs) == 0:
+        ys, xs = np.nonzero(big)
+    pts = np.stack([xs, ys], 1).astype(float) / 112.0
+    return brush_canvas([p[None] for p in pts], rng)
+
+
+
+
+def glyphs(chars: str | list, hands: int, rng: np.random.Generator, group: int):
+    """(canvas, char, font name): `hands` hands of each char in each font of the group (0: fitting, with the Hershey
+    fonts; 1: measuring)."""
+    for font in fonts(group):
+        for ch in chars:
+            for _ in range(hands):
+                try:
+                    yield font_glyph(ch, font, rng), ch, font.stem
+                except ValueError:  # the font lacks it
+                    break
+    for name in HERSHEY_FONTS if group == 0 else ():
+        for ch in chars:
+            for _ in range(hands):
+                yield hershey_glyph(ch, name, rng), ch, f"hershey-{name}"
+
+
+def two_digits(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two MNIST digits side by side on one canvas: a number, not a digit."""
+    gap = int(rng.integers(0, 8))
+    pair = np.concatenate([a, np.zeros((28, gap), a.dtype), b], 1)
+    return mnist_drawn(pair, rng)

@@ -1,0 +1,96 @@
+"""The not-a-digit detector: its file, its verdicts on drawings it was not fitted on, /classify through a real server."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import missing
+from mnist_net import drawings, novelty
+from mnist_net.checkpoint import DEFAULT_WEIGHTS
+from mnist_net.data import MNIST_MEAN, MNIST_STD
+
+CLASSIFY_KEYS = {"digit", "confidence", "probabilities", "is_digit", "novelty", "threshold"}
+
+
+def held_out_fonts() -> list:
+    try:
+        return drawings.fonts(1)
+    except FileNotFoundError as e:
+        missing(str(e))
+
+
+def test_the_shipped_detector_loads_safely_and_a_bad_file_is_no_detector(tmp_path):
+    detector = novelty.load(DEFAULT_WEIGHTS)
+    assert detector is not None and np.isfinite(float(detector.threshold))
+    weights = tmp_path / "w.pt"
+    novelty.detector_path(weights).write_bytes(b"not a detector")
+    assert novelty.load(weights) is None
+    torch.save({"format": "other/1", "state_dict": detector.state_dict(), "hidden": 64}, novelty.detector_path(weights))
+    assert novelty.load(weights) is None
+    novelty.save(detector, weights)  # written atomically, read back with weights_only=True
+    assert torch.equal(novelty.load(weights).threshold, detector.threshold)
+
+
+def test_the_threshold_is_set_on_digits_alone():
+    gen = torch.Generator().manual_seed(0)
+    digits = torch.randn(2000, novelty.N_FEATURES, generator=gen)
+    others = torch.randn(500, novelty.N_FEATURES, generator=gen) + 0.5
+    calibration = torch.randn(1000, novelty.N_FEATURES, generator=gen)
+    detector = novelty.fit_head(digits, others, calibration, epochs=3, log=lambda *_: None)
+    with torch.inference_mode():
+        above = (detector(calibration) > detector.threshold).float().mean().item()
+        caught = (detector(others) > detector.threshold).float().mean().item()
+    assert above == pytest.approx(1 - novelty.DIGIT_QUANTILE, abs=0.002) and caught > 0.9
+
+
+def test_drawn_digits_pass_and_held_out_letters_and_shapes_are_flagged(app_module, test_set):
+    """Guards with a margin under bench/novelty.py's full measurement (README), on drawings never used in fitting."""
+    rng = np.random.default_rng(7)
+    digits = (test_set.images[:200, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    flagged = [not app_module.analyze(app_module.MODEL, drawings.mnist_drawn(x, rng), detector=app_module.DETECTOR,
+                                      render=False).is_digit for x in digits]
+    fonts = held_out_fonts()[::4]
+    letters = [drawings.font_glyph(c, f, rng) for f in fonts for c in drawings.LETTERS[::3]]
+    shapes = [drawings.shape(k, rng) for k in drawings.SHAPES[1] for _ in range(4)]
+    caught = [not app_module.analyze(app_module.MODEL, x, detector=app_module.DETECTOR, render=False).is_digit
+              for x in letters + shapes]
+    print(f"\n{sum(flagged)} of {len(flagged)} digits flagged; {sum(caught)} of {len(caught)} letters and shapes")
+    assert sum(flagged) <= 4 and np.mean(caught) >= 0.7
+
+
+def write(tmp_path, name, image: np.ndarray) -> str:
+    path = tmp_path / name
+    Image.fromarray(image).save(path)
+    return str(path)
+
+
+def test_classify_through_a_real_server(server, tmp_path, test_set):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    rng = np.random.default_rng(3)
+    letter = client.predict(handle_file(write(tmp_path, "h.png", drawings.font_glyph("H", held_out_fonts()[0], rng))),
+                            api_name="/classify")
+    assert set(letter) == CLASSIFY_KEYS, letter
+    assert letter["is_digit"] is False and letter["novelty"] > letter["threshold"]
+    assert letter["digit"] in range(10) and len(letter["probabilities"]) == 10
+    assert sum(letter["probabilities"]) == pytest.approx(1, abs=1e-3)
+    assert letter["confidence"] == max(letter["probabilities"])
+    digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
+    ink = (np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((200, 200), Image.BILINEAR)))
+    for name, image in (("dark-on-light.png", 255 - ink),
+                        ("light-on-transparent.png", np.dstack([np.full_like(ink, 255)] * 3 + [ink]))):
+        seven = client.predict(handle_file(write(tmp_path, name, image)), api_name="/classify")
+        assert (seven["digit"], seven["is_digit"]) == (int(test_set.labels[0]), True), (name, seven)
+        assert seven["novelty"] <= seven["threshold"]
+    blank = client.predict(handle_file(write(tmp_path, "blank.png", np.full((50, 80), 255, np.uint8))),
+                           api_name="/classify")
+    assert blank["digit"] is None and blank["is_digit"] is False and "blank" in blank["message"]
+
+
+def test_fitting_refuses_missing_weights_with_a_message(tmp_path, capsys):
+    assert novelty.main(["--weights", str(tmp_path / "none.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
