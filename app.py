@@ -213,6 +213,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             if DETECTOR is not None and RATES:
                 frame = novelty.histogram_frame(RATES, float(DETECTOR.threshold))
                 gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
+                            color_map=dict(zip(frame["set"].unique(), ["#1f77b4", "#2ca02c", "#d62728", "#333333"])),
                             title="Novelty by set (% of each set): digits left of the threshold, the rest right")
             gr.Markdown("### Architecture (the assignment's table; ReLUs are parameter-free and not listed)")
             if MODEL is not None:

@@ -245,9 +245,9 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
     return brush_canvas(strokes, rng)
 
 
-def mnist_drawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A 28x28 MNIST digit (0..1, white on black) enlarged at a random size and place onto a 480x640 canvas, dark on
-    light or light on transparent (as the app's tests draw them)."""
+def mnist_drawn(digit: np.ndarray, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
+    """A 28x28 MNIST digit (0..1, white on black) enlarged at a random size and place onto a 640x480 canvas,
+    "dark-on-light" or "light-on-transparent" (style None: either, at random), as the app's tests draw digits."""
     size = int(rng.integers(120, 400))
     scale = size / max(digit.shape)
     bh, bw = round(digit.shape[0] * scale), round(digit.shape[1] * scale)
@@ -256,7 +256,7 @@ def mnist_drawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
     ink = np.zeros((h, w), np.uint8)
     ink[y:y + bh, x:x + bw] = big
-    if rng.random() < 0.5:
+    if (style or ("dark-on-light" if rng.random() < 0.5 else "light-on-transparent")) == "dark-on-light":
         return np.dstack([255 - ink] * 3)
     return np.dstack([np.full_like(ink, 255)] * 3 + [ink])
 

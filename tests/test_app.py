@@ -13,22 +13,10 @@ from PIL import Image
 
 from conftest import missing
 from mnist_net.data import MNIST_MEAN, MNIST_STD
+from mnist_net.drawings import mnist_drawn
 from mnist_net.training import evaluate
 from mnist_net.data import MNISTTensors
 from mnist_net.render import decode_data_url
-
-
-def draw_like_a_user(digit: np.ndarray, rng: np.random.Generator, style: str) -> np.ndarray:
-    """A 28x28 MNIST digit (0..1, white on black) enlarged onto a big canvas at a random size and place."""
-    size = int(rng.integers(120, 400))
-    big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR))
-    h, w = 480, 640
-    y, x = int(rng.integers(0, h - size)), int(rng.integers(0, w - size))
-    ink = np.zeros((h, w), np.uint8)
-    ink[y:y + size, x:x + size] = big
-    if style == "dark-on-light":
-        return np.dstack([255 - ink] * 3)
-    return np.dstack([np.full_like(ink, 255)] * 3 + [ink])  # light ink on a transparent canvas
 
 
 def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
@@ -41,7 +29,7 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
     for style in ("dark-on-light", "light-on-transparent"):
         correct = 0
         for digit, label in zip(digits, labels):
-            value = {"background": None, "layers": [], "composite": draw_like_a_user(digit, rng, style)}
+            value = {"background": None, "layers": [], "composite": mnist_drawn(digit, rng, style)}
             label_out = app_module.predict(value)[1]
             correct += int(max(label_out, key=label_out.get)) == label
         results[style] = 100.0 * correct / n
@@ -65,7 +53,7 @@ def test_the_brush_draws_strokes_as_thick_as_mnist_strokes(app_module, test_set)
 
 def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
-    canvas = draw_like_a_user(digit, np.random.default_rng(1), "dark-on-light")
+    canvas = mnist_drawn(digit, np.random.default_rng(1), "dark-on-light")
     kept, label, *urls, status = app_module.predict(canvas, True)
     assert len(urls) + 2 == app_module.N_OUTPUTS
     # Images come back as PNG data URLs, shown inline by the page.
