@@ -124,6 +124,9 @@ def classify(image: dict) -> dict:
     if result is None:
         return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
                 "threshold": None if DETECTOR is None else float(DETECTOR.threshold), "message": message}
+    if DETECTOR is None:
+        return {**result.classification(), "message": f"No not-a-digit detector beside {WEIGHTS.name}: "
+                                                      f"`python -m mnist_net.novelty` fits one."}
     return result.classification()
 
 

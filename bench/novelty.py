@@ -66,7 +66,9 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_DATA_DIR or ./data)")
     p.add_argument("--server", help="URL of a running app (default: the app's handler in-process)")
     p.add_argument("--limit", type=count(1), help="at most this many drawings of each set")
-    p.add_argument("--write", action="store_true", help="save the rates beside the weights (the Model tab's)")
+    p.add_argument("--write", action="store_true",
+                   help="save the rates beside the app's weights ($MNIST_NET_WEIGHTS, else the shipped ones): the Model "
+                        "tab shows them; with --server, measure an app serving those weights")
     p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
     args = p.parse_args(argv)
     data_dir = args.data_dir or os.environ.get("MNIST_DATA_DIR") or "data"
@@ -81,6 +83,8 @@ def main(argv=None) -> int:
                 path = os.path.join(tmp, f"{name}-{i}.png")
                 Image.fromarray(canvas).save(path)
                 out = classify(path)
+                if out["is_digit"] is None:
+                    sys.exit(f"error: {out.get('message') or 'the app has no not-a-digit detector'}")
                 label = int(label) if name in DIGIT_SETS else label
                 rows.append((out["is_digit"], out["digit"], label, source, out["novelty"]))
             flagged = [not r[0] for r in rows]

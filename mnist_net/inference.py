@@ -47,7 +47,8 @@ CLASSIFY_API = ("Read one plain image: is it a digit, and which? Input: the imag
                 "/predict takes a drawing: dark on light, or light or dark on transparent, any size up to 64 million "
                 "pixels). Returns JSON: {'digit': 0-9, 'confidence': its probability, 'probabilities': [10 floats], "
                 "'is_digit': novelty <= threshold, 'novelty': the detector's score (higher: less like a digit), "
-                "'threshold'}; for a blank or unreadable image 'digit' is null, 'is_digit' false, and 'message' says why.")
+                "'threshold'}; for a blank or unreadable image 'digit' is null, 'is_digit' false, and 'message' says why; "
+                "weights without a fitted detector give 'is_digit', 'novelty' and 'threshold' null, and a 'message'.")
 
 
 @dataclass

@@ -32,7 +32,7 @@ METHOD = ("A small detector (one hidden layer of 64) reads what the four blocks 
           "unlike a digit it is: it learnt that from MNIST and brush-drawn digits against brush-drawn letters, shapes, "
           "scribbles and two-digit numbers; the network itself is unchanged. The threshold is set on digits alone: 1% "
           "of MNIST training digits it never saw score above it.")
-SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in 17 handwriting fonts",
+SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out handwriting fonts",
               "letters": "letters in those fonts", "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
            "non-digits": ">= 85% flagged"}
@@ -83,6 +83,7 @@ def save(detector: Detector, weights) -> Path:
                 "hidden": detector.head[0].out_features}, buf)
     path = detector_path(weights)
     atomic_write_bytes(path, buf.getvalue())
+    paths(weights)[1].unlink(missing_ok=True)  # rates measured with another detector
     return path
 
 
@@ -108,7 +109,7 @@ def write_rates(weights, results: dict, scores: dict, non_digits: float, command
     detector = load(weights)
     edges = np.linspace(-30, 30, 31)
     clipped = {name: np.clip(v, edges[0], edges[-1]) for name, v in scores.items()}
-    path = sibling(weights, RATES_SUFFIX)
+    path = paths(weights)[1]
     write_json({"threshold": None if detector is None else round(float(detector.threshold), 4), "command": command,
                 "sets": results, "non_digits_flagged": non_digits,
                 "histogram": {"edges": edges.tolist(),
@@ -159,7 +160,7 @@ def read_rates(weights) -> dict | None:
     from .artifacts import read_json
 
     try:
-        return read_json(sibling(weights, RATES_SUFFIX))
+        return read_json(paths(weights)[1])
     except (OSError, ValueError):
         return None
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import missing
+from conftest import ROOT, missing
 from mnist_net import drawings, novelty
 from mnist_net.checkpoint import DEFAULT_WEIGHTS
 from mnist_net.data import MNIST_MEAN, MNIST_STD
@@ -88,9 +88,27 @@ def test_classify_through_a_real_server(server, tmp_path, test_set):
     blank = client.predict(handle_file(write(tmp_path, "blank.png", np.full((50, 80), 255, np.uint8))),
                            api_name="/classify")
     assert blank["digit"] is None and blank["is_digit"] is False and "blank" in blank["message"]
+    # Only files uploaded to the app are read, never a path on the server that a caller names (gradio_client would
+    # upload a local file, so the request is made by hand): Gradio refuses it before the handler runs.
+    import httpx
+
+    examples = sorted((ROOT / "examples").glob("*.png"))
+    call = httpx.post(f"{server}gradio_api/call/classify", timeout=30,
+                      json={"data": [{"path": str(examples[0]), "meta": {"_type": "gradio.FileData"}}]})
+    answer = httpx.get(f"{server}gradio_api/call/classify/{call.json()['event_id']}", timeout=30).text
+    assert answer.startswith("event: error") and "digit" not in answer, answer
 
 
 def test_fitting_refuses_missing_weights_with_a_message(tmp_path, capsys):
     assert novelty.main(["--weights", str(tmp_path / "none.pt")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_weights_without_a_detector_say_so(app_module, tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "DETECTOR", None)
+    path = write(tmp_path, "one.png", np.pad(np.full((120, 16), 0, np.uint8), 60, constant_values=255))
+    answer = app_module.classify({"path": path, "meta": {"_type": "gradio.FileData"}})
+    assert answer["digit"] == 1 and answer["is_digit"] is None and "python -m mnist_net.novelty" in answer["message"]
+    assert "Prediction: **1**" in app_module.predict(path)[-1]  # read as before, without the check
+    assert "`python -m mnist_net.novelty --weights" in novelty.summary(tmp_path / "w.pt", None, None)
