@@ -1,14 +1,14 @@
 """The not-a-digit detector's rates on drawings it was not fitted on, through the app's /classify.
 
-    python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write]
+    python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write] [--by-source]
 
 Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
-- writers: digits from 17 Debian handwriting fonts (8 families; mnist_net.drawings.FONT_FAMILIES[1]), their centre
-  lines redrawn with the brush in each writer's slant and proportions;
+- writers: digits from the held-out Debian handwriting fonts (17 files; mnist_net.drawings.FONT_FAMILIES[1]), their
+  centre lines redrawn with the brush in 10 writers' slants and proportions;
 - letters: the letters of those fonts that do not look like digits (mnist_net.drawings.LETTERS);
-- shapes: 8 shape families (house, arrow, diamond, flower, cloud, lightning, hash, pentagon);
-- scribbles: random strokes (seeds not used in fitting).
+- shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
+- scribbles: 800 random strokes (seeds not used in fitting).
 Each drawing is a PNG file, sent as `client.predict(handle_file(path), api_name="/classify")` with --server, else to
 the same handler in-process. --write saves the rates and score histograms beside the weights (the Model tab shows them).
 Needs Debian's handwriting fonts: apt-get install them as mnist_net.drawings.FONT_PACKAGES lists.

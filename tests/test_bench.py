@@ -29,6 +29,7 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
         ("load_test.py", ["--clients", "1", "--requests", "1", "--url", "http://127.0.0.1:1/"], 1,
          "error: no Gradio app answers at http://127.0.0.1:1/"),
         ("browser_latency.py", ["--chromium", "/nonexistent/chromium"], 1, "Chromium not found at /nonexistent/chromium"),
+        ("novelty.py", ["--limit", "0"], 2, "--limit: must be at least 1, got 0"),
     ]
     procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, text=True,
                               env={**os.environ, "MNIST_DATA_DIR": data_dir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
