@@ -10,6 +10,7 @@ or redrawn with the brush, score above it. Fit: `python -m mnist_net.novelty`; m
 from __future__ import annotations
 
 import argparse
+import io
 import pickle
 import sys
 import time
@@ -76,8 +77,6 @@ def paths(weights) -> tuple[Path, Path]:
 
 
 def save(detector: Detector, weights) -> Path:
-    import io
-
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": detector.state_dict(),
                 "hidden": detector.head[0].out_features}, buf)
