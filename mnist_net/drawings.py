@@ -91,16 +91,21 @@ def fonts(group: int) -> list[Path]:
 
 def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
     """A font's glyph as a pen draws it: its centre line (skeleton), traced with the brush in a writer's slant."""
-    from skimage.morphology import skeletonize
-
     image = Image.new("L", (300, 300), 0)
     ImageDraw.Draw(image).text((150, 150), char, fill=255, anchor="mm", font=ImageFont.truetype(str(font), 200))
-    ys, xs = np.nonzero(skeletonize(np.asarray(image) > 127))
-    if len(xs) == 0:
+    pts = centre_line(np.asarray(image) > 127)
+    if len(pts) == 0:
         raise ValueError(f"{font.name} has no glyph for {char!r}")
     slant, aspect = rng.uniform(-0.25, 0.25), rng.uniform(0.85, 1.2)
-    pts = np.stack([xs, ys], 1) / 300.0 @ np.array([[aspect, slant], [0.0, 1.0]]).T
-    return brush_canvas([p[None] for p in pts], rng)  # each skeleton pixel a dot of the brush
+    return brush_canvas([p[None] for p in pts @ np.array([[aspect, slant], [0.0, 1.0]]).T], rng)
+
+
+def centre_line(mask: np.ndarray) -> np.ndarray:
+    """The skeleton of a square ink mask as points in [0, 1]^2: each one becomes a dot of the brush."""
+    from skimage.morphology import skeletonize
+
+    ys, xs = np.nonzero(skeletonize(mask))
+    return np.stack([xs, ys], 1) / mask.shape[1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -263,13 +268,10 @@ def mnist_drawn(digit: np.ndarray, rng: np.random.Generator, style: str | None =
 
 def mnist_redrawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 28x28 MNIST digit's centre line redrawn with the app's brush: the writer's shape, the canvas's stroke."""
-    from skimage.morphology import skeletonize
-
     big = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((112, 112), Image.BILINEAR)) > 100
-    ys, xs = np.nonzero(skeletonize(big))
-    if len(xs) == 0:
-        ys, xs = np.nonzero(big)
-    pts = np.stack([xs, ys], 1).astype(float) / 112.0
+    pts = centre_line(big)
+    if len(pts) == 0:
+        pts = np.stack(np.nonzero(big)[::-1], 1) / 112.0
     return brush_canvas([p[None] for p in pts], rng)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import sibling
+from .artifacts import read_json, sibling, write_json
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, atomic_write_bytes, load_model
 from .model import Net
 
@@ -103,8 +103,6 @@ def load(weights) -> Detector | None:
 
 def write_rates(weights, results: dict, scores: dict, non_digits: float, command: str) -> Path:
     """The measured rates and each set's histogram of scores, beside the weights."""
-    from .artifacts import write_json
-
     detector = load(weights)
     edges = np.linspace(-30, 30, 31)
     clipped = {name: np.clip(v, edges[0], edges[-1]) for name, v in scores.items()}
@@ -156,8 +154,6 @@ def histogram_frame(rates: dict, threshold: float):
 
 
 def read_rates(weights) -> dict | None:
-    from .artifacts import read_json
-
     try:
         return read_json(paths(weights)[1])
     except (OSError, ValueError):
