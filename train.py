@@ -22,7 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     # The schedule's options default to None, so that --resume can tell which ones were given.
     p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
                    help="'assignment' replays the original run (SGD lr 0.01, momentum 0.9, no schedule); "
-                        f"'reliable' adds OneCycle LR and mild batch augmentation (default: {DEFAULT_RECIPE})")
+                        f"'reliable' adds OneCycle LR and batch augmentation (default: {DEFAULT_RECIPE})")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: 19)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (OneCycle's peak); default: the recipe's")

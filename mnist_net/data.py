@@ -111,8 +111,10 @@ def num_batches(n: int, batch_size: int) -> int:
 
 
 def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate each image by U(-deg, deg) and shift it by U(-shift, shift) pixels, as one batched op."""
+                  generator: torch.Generator | None = None, max_shear: float = 0.0,
+                  max_scale: float = 0.0) -> torch.Tensor:
+    """Rotate each image by U(-deg, deg) and shift it by U(-shift, shift) pixels, as one batched op; optionally
+    also slant it by U(-shear, shear) degrees and scale it by 1 + U(-scale, scale)."""
     b = x.shape[0]
     gen_device = generator.device if generator is not None else x.device
     rand = torch.rand(b, 3, generator=generator, device=gen_device).to(x.device, x.dtype) * 2 - 1
@@ -121,8 +123,21 @@ def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
     tx, ty = rand[:, 1] * max_shift * 2 / x.shape[-1], rand[:, 2] * max_shift * 2 / x.shape[-2]
     cos, sin = torch.cos(theta), torch.sin(theta)
     mat = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    if max_shear or max_scale:  # drawn only when asked, so older recipes' runs repeat bit for bit
+        more = torch.rand(b, 2, generator=generator, device=gen_device).to(x.device, x.dtype) * 2 - 1
+        shear = torch.tan(more[:, 0] * math.radians(max_shear))
+        zoom = 1 / (1 + more[:, 1] * max_scale)  # the grid maps output to input: 1/s draws the digit s times larger
+        mat[:, :, :2] = mat[:, :, :2] * zoom[:, None, None]
+        mat[:, :, 1] = mat[:, :, 1] + shear[:, None] * mat[:, :, 0]
     grid = F.affine_grid(mat, list(x.shape), align_corners=False)
     # Background is the normalised value of a black pixel, not 0 (which would be grey).
     background = -MNIST_MEAN / MNIST_STD
     out = F.grid_sample(x - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + background
+
+
+def random_thicken(x: torch.Tensor, amount: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Thicken each image's strokes by U(0, amount) of a 3x3 dilation (ink is high): a brush is thicker than a pen."""
+    gen_device = generator.device if generator is not None else x.device
+    t = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=gen_device).to(x.device, x.dtype) * amount
+    return x + t * (F.max_pool2d(x, 3, 1, 1) - x)

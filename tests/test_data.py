@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, load_mnist, load_raw, random_affine
+from mnist_net.data import (DataError, MNIST_MEAN, MNIST_STD, batches, load_mnist, load_raw, random_affine,
+                            random_thicken)
 
 
 def test_real_mnist_in_memory(test_set):
@@ -29,6 +30,32 @@ def test_random_affine_keeps_background_black(test_set):
     corner = out[:, :, :2, :2]
     torch.testing.assert_close(corner, torch.full_like(corner, -MNIST_MEAN / MNIST_STD), atol=1e-4, rtol=0)
     assert not torch.equal(out, x)
+
+
+def test_slant_and_scale_move_the_ink_as_asked(test_set):
+    x = test_set.images[:64]
+    background = -MNIST_MEAN / MNIST_STD
+    ink = lambda t: (t - background).sum((1, 2, 3))  # noqa: E731
+    # only the new draws' transform: with no rotation or shift, scale changes the ink's area, shear keeps it
+    g = torch.Generator().manual_seed(0)
+    scaled = random_affine(x, 0.0, 1e-9, g, max_scale=0.3)
+    assert not torch.allclose(ink(scaled) / ink(x), torch.ones(64), atol=0.05)
+    slanted = random_affine(x, 0.0, 1e-9, torch.Generator().manual_seed(0), max_shear=20.0)
+    torch.testing.assert_close(ink(slanted) / ink(x), torch.ones(64), atol=0.05, rtol=0)
+    corner = torch.cat([scaled, slanted])[:, :, :2, :2]
+    torch.testing.assert_close(corner, torch.full_like(corner, background), atol=1e-4, rtol=0)
+    # the older recipes' draws are untouched when neither is asked for
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.testing.assert_close(random_affine(x, 7.0, 1.0, g1), random_affine(x, 7.0, 1.0, g2, 0.0, 0.0))
+
+
+def test_random_thicken_only_adds_ink_around_strokes(test_set):
+    x = test_set.images[:64]
+    out = random_thicken(x, 1.0, torch.Generator().manual_seed(0))
+    assert (out >= x - 1e-6).all() and (out > x + 1e-3).any()
+    thickest = torch.nn.functional.max_pool2d(x, 3, 1, 1)
+    assert (out <= thickest + 1e-6).all()  # never beyond one pixel's dilation
+    torch.testing.assert_close(random_thicken(x, 0.0), x)
 
 
 def test_missing_dataset_offline_gives_clear_message(tmp_path, monkeypatch):
