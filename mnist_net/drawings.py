@@ -21,13 +21,13 @@ HERSHEY_FONTS = ("futural", "futuram", "rowmans", "rowmand", "rowmant", "scripts
                  "timesi", "timesrb", "timesib")
 FONT_FAMILIES = (("BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate", "dkg", "Humor-Sans", "KleeOne"),
                  ("BecauseWeLearn", "BecauseWeMentor", "BecauseWeOrganize", "Breip", "breipfont", "ComicNeue",
-                  "DancingScript", "Ecolier", "KaushanScript", "Kristi", "femkeklaver"))
+                  "DancingScript", "Ecolier", "KaushanScript", "Kristi"))
 FONT_DIR = Path("/usr/share/fonts")
 FONT_FOLDERS = ("opentype/bwht", "truetype/fifthhorseman", "truetype/humor-sans", "truetype/klee", "truetype/breip",
                 "opentype/comic-neue", "opentype/dancingscript", "truetype/ecolier-court", "opentype/kaushanscript",
-                "truetype/kristi", "truetype/femkeklaver")
+                "truetype/kristi")
 FONT_PACKAGES = ("fonts-bwht fonts-dkg-handwriting fonts-humor-sans fonts-klee fonts-breip fonts-comic-neue "
-                 "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi fonts-femkeklaver")
+                 "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi")
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
            "doodle"),  # doodles twice: the most varied kind
