@@ -4,7 +4,7 @@
 
 Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
-- writers: digits from the held-out Debian handwriting fonts (17 files; mnist_net.drawings.FONT_FAMILIES[1]), their
+- writers: digits from the held-out Debian handwriting fonts (16 files; mnist_net.drawings.FONT_FAMILIES[1]), their
   centre lines redrawn with the brush in 10 writers' slants and proportions;
 - letters: the letters of those fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
