@@ -77,7 +77,7 @@ def _train_py_pipeline(data_dir: str, accelerated: bool):
 
     def augment(x):  # as training.batch_loss does
         x = random_affine(x, recipe.rotate_degrees, recipe.shift_pixels, g, recipe.shear_degrees, recipe.scale)
-        return random_thicken(x, recipe.thicken, g)
+        return random_thicken(x, recipe.thicken, g) if recipe.thicken > 0 else x
 
     return make_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), augment), endless()
 

@@ -164,7 +164,7 @@ def batch_loss(model: Net, data: MNISTTensors, index: torch.Tensor, recipe: Reci
                generator: torch.Generator | None) -> torch.Tensor:
     """Mean NLL of the samples at `index`, augmented as the recipe says (noise drawn from generator)."""
     x, y = data.images[index], data.labels[index]  # B x 1 x 28 x 28, B
-    if recipe.rotate_degrees > 0 or recipe.shift_pixels > 0:
+    if recipe.rotate_degrees > 0 or recipe.shift_pixels > 0 or recipe.shear_degrees > 0 or recipe.scale > 0:
         x = random_affine(x, recipe.rotate_degrees, recipe.shift_pixels, generator, recipe.shear_degrees,
                           recipe.scale)
     if recipe.thicken > 0:
