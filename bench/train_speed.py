@@ -24,9 +24,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import DataError, MNIST_MEAN, MNIST_STD, batches, default_data_dir, load_mnist, load_raw  # noqa: E402
-from mnist_net.data import random_affine, random_thicken  # noqa: E402
 from mnist_net.model import Net  # noqa: E402
-from mnist_net.training import RECIPES, prepare  # noqa: E402
+from mnist_net.training import RECIPES, augment, prepare  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
 BATCHES_PER_EPOCH = 469  # 60,000 / 128, last partial batch kept
@@ -75,11 +74,8 @@ def _train_py_pipeline(data_dir: str, accelerated: bool):
         while True:
             yield from batches(train, 128, shuffle=True, generator=g)
 
-    def augment(x):  # as training.batch_loss does
-        x = random_affine(x, recipe.rotate_degrees, recipe.shift_pixels, g, recipe.shear_degrees, recipe.scale)
-        return random_thicken(x, recipe.thicken, g) if recipe.thicken > 0 else x
-
-    return make_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), augment), endless()
+    step = make_step(model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), lambda x: augment(x, recipe, g))
+    return step, endless()
 
 
 def pipeline_b(data_dir: str):

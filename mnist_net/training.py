@@ -164,12 +164,17 @@ def batch_loss(model: Net, data: MNISTTensors, index: torch.Tensor, recipe: Reci
                generator: torch.Generator | None) -> torch.Tensor:
     """Mean NLL of the samples at `index`, augmented as the recipe says (noise drawn from generator)."""
     x, y = data.images[index], data.labels[index]  # B x 1 x 28 x 28, B
+    return F.nll_loss(model(augment(x, recipe, generator)), y)
+
+
+def augment(x: torch.Tensor, recipe: Recipe, generator: torch.Generator | None) -> torch.Tensor:
+    """A batch (normalised) augmented as the recipe says; no augmentation draws no random numbers."""
     if recipe.rotate_degrees > 0 or recipe.shift_pixels > 0 or recipe.shear_degrees > 0 or recipe.scale > 0:
         x = random_affine(x, recipe.rotate_degrees, recipe.shift_pixels, generator, recipe.shear_degrees,
                           recipe.scale)
     if recipe.thicken > 0:
         x = random_thicken(x, recipe.thicken, generator)
-    return F.nll_loss(model(x), y)
+    return x
 
 
 def train_epoch(model: Net, data: MNISTTensors, opt, sched, recipe: Recipe, batch_size: int,
