@@ -17,7 +17,7 @@ from .artifacts import artifact_paths, save_curves, sibling, write_json
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, build_model, read_checkpoint, save_weights
 from .data import default_data_dir
 from .model import Net, count_parameters
-from .training import DEFAULT_RECIPE, RECIPES, EvalResult, History
+from .training import DEFAULT_RECIPE, RECIPES, EvalResult, History, Recipe
 
 # The run's schedule and data order, with their defaults: a resumed run keeps them.
 SCHEDULE = {"recipe": DEFAULT_RECIPE, "epochs": 19, "batch_size": 128, "lr": None, "dropout": None, "seed": 1,
@@ -35,6 +35,17 @@ class Diverged(Exception):
                          f"{test_loss:.4g}); the learning rate is too high for this run: try a smaller --lr.")
 
 
+def saved_recipe(saved: dict | None, path: Path) -> Recipe | None:
+    """The recipe a checkpoint was trained with: a resumed run augments as it began, whatever RECIPES says now."""
+    if saved is None:
+        return None
+    try:
+        return Recipe(**{**saved, "cycle_momentum": tuple(saved.get("cycle_momentum") or ()) or None})
+    except TypeError as e:
+        raise RunError(f"{path} was trained with a recipe this version cannot rebuild ({e}); start a new run, or "
+                       f"resume it with the version of mnist_net that wrote it.") from None
+
+
 def default_out(train_subset: int | None) -> Path:
     """The shipped weights; a quick try on a subset goes to runs/subset-N/, never over them."""
     if not train_subset:
@@ -45,8 +56,9 @@ def default_out(train_subset: int | None) -> Path:
 class Run:
     """One training run: `Run.new(settings)` or `Run.resume(checkpoint, settings)`, then `fit`, then `finish`."""
 
-    def __init__(self, settings: dict, checkpoint: dict | None = None, resumed_from: Path | None = None):
-        base = RECIPES[settings["recipe"]]
+    def __init__(self, settings: dict, checkpoint: dict | None = None, resumed_from: Path | None = None,
+                 recipe: Recipe | None = None):
+        base = recipe or RECIPES[settings["recipe"]]
         self.recipe = replace(base, lr=base.lr if settings["lr"] is None else settings["lr"],
                               dropout=base.dropout if settings["dropout"] is None else settings["dropout"])
         settings.update(lr=self.recipe.lr, dropout=self.recipe.dropout)
@@ -89,7 +101,7 @@ class Run:
         settings = {**given, **{k: saved[k] for k in SCHEDULE}, "out": str(out),
                     "data_dir": given.get("data_dir") or saved["data_dir"],
                     "deterministic": bool(given.get("deterministic") or saved.get("deterministic"))}
-        return cls(settings, ckpt, path)
+        return cls(settings, ckpt, path, saved_recipe(ckpt["metrics"].get("recipe"), path))
 
     @property
     def done(self) -> bool:

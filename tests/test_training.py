@@ -147,6 +147,24 @@ def test_resume_rejects_a_plain_weights_file_and_an_incomplete_checkpoint(tmp_pa
     assert "not a complete train.py checkpoint" in err and "Traceback" not in err
 
 
+def test_resume_trains_with_the_recipe_the_checkpoint_saved(tmp_path, capsys):
+    from mnist_net.checkpoint import save_weights
+
+    older = {k: v for k, v in RECIPES["reliable"].__dict__.items() if k not in ("shear_degrees", "scale", "thicken")}
+    args = {**run_module.SCHEDULE, "data_dir": str(tmp_path), "out": str(tmp_path / "w.pt")}
+    state = {k: {} for k in run_module.STATE_KEYS} | {"epoch": 1}
+    p = tmp_path / "w.last.pt"
+    save_weights(Net(), p, metrics={"args": args, "recipe": older}, train_state=state)
+    recipe = run_module.Run.resume(p, {}).recipe  # a run begun before the recipe gained slant, scale and strokes
+    assert (recipe.shear_degrees, recipe.scale, recipe.thicken) == (0.0, 0.0, 0.0)
+    assert recipe.rotate_degrees == 7.0 and recipe.cycle_momentum == (0.85, 0.95)
+
+    save_weights(Net(), p, metrics={"args": args, "recipe": {**older, "mixup": 0.2}}, train_state=state)
+    assert train_cli.main(["--resume", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "recipe this version cannot rebuild" in err and "mixup" in err and "Traceback" not in err
+
+
 def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
     import torchvision.datasets.mnist as tvm
 
