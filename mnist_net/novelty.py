@@ -71,9 +71,9 @@ def detector_path(weights) -> Path:
     return sibling(weights, SUFFIX)
 
 
-def paths(weights) -> tuple[Path, Path]:
-    """(detector, measured rates) beside a weights file: both describe those weights alone."""
-    return detector_path(weights), sibling(weights, RATES_SUFFIX)
+def rates_path(weights) -> Path:
+    """The rates bench/novelty.py measured with the detector beside these weights."""
+    return sibling(weights, RATES_SUFFIX)
 
 
 def save(detector: Detector, weights) -> Path:
@@ -82,7 +82,7 @@ def save(detector: Detector, weights) -> Path:
                 "hidden": detector.head[0].out_features}, buf)
     path = detector_path(weights)
     atomic_write_bytes(path, buf.getvalue())
-    paths(weights)[1].unlink(missing_ok=True)  # rates measured with another detector
+    rates_path(weights).unlink(missing_ok=True)  # rates measured with another detector
     return path
 
 
@@ -106,7 +106,7 @@ def write_rates(weights, results: dict, scores: dict, non_digits: float, command
     detector = load(weights)
     edges = np.linspace(-30, 30, 31)
     clipped = {name: np.clip(v, edges[0], edges[-1]) for name, v in scores.items()}
-    path = paths(weights)[1]
+    path = rates_path(weights)
     write_json({"threshold": None if detector is None else round(float(detector.threshold), 4), "command": command,
                 "sets": results, "non_digits_flagged": non_digits,
                 "histogram": {"edges": edges.tolist(),
@@ -155,7 +155,7 @@ def histogram_frame(rates: dict, threshold: float):
 
 def read_rates(weights) -> dict | None:
     try:
-        return read_json(paths(weights)[1])
+        return read_json(rates_path(weights))
     except (OSError, ValueError):
         return None
 

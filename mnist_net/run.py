@@ -156,7 +156,8 @@ class Run:
         save_weights(model, self.last, metrics={**self.record, "weights": "last", "epoch": epoch}, train_state=state)
         write_json(self.record, self.metrics_path)
         if first_save:  # an earlier run's evaluation or detector must never sit beside these weights (the app reads them)
-            for stale in (*artifact_paths(self.out, self.out.parent), self.curves_path, *novelty.paths(self.out)):
+            for stale in (*artifact_paths(self.out, self.out.parent), self.curves_path,
+                          novelty.detector_path(self.out), novelty.rates_path(self.out)):
                 stale.unlink(missing_ok=True)
 
     def finish(self, test_cpu, test_raw, test_labels) -> EvalResult | None:
