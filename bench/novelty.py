@@ -4,7 +4,7 @@
 
 Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
-- writers: digits from the held-out Debian handwriting fonts (16 files; mnist_net.drawings.FONT_FAMILIES[1]), their
+- writers: digits from the held-out Debian handwriting fonts (25 files; mnist_net.drawings.FONT_FAMILIES[1]), their
   centre lines redrawn with the brush in 10 writers' slants and proportions;
 - letters: the letters of those fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
@@ -96,7 +96,9 @@ def main(argv=None) -> int:
             if args.by_source:
                 for key in sorted({r[3] for r in rows} | ({str(r[2]) for r in rows} if name == "letters" else set())):
                     mine = [r for r in rows if key in (r[3], str(r[2]))]
-                    print(f"    {key:>24}: {len(mine):>5} drawings, {np.mean([not r[0] for r in mine]):6.1%} flagged")
+                    kept = [r for r in mine if r[0]] if name in DIGIT_SETS else []
+                    print(f"    {key:>24}: {len(mine):>5} drawings, {np.mean([not r[0] for r in mine]):6.1%} flagged"
+                          + (f", {np.mean([r[1] == r[2] for r in kept]):6.1%} of the rest read right" if kept else ""))
             print(f"{name:>10}: {res['n']:>6,} drawings, {res['flagged']:6.1%} flagged"
                   + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res else "")
                   + f"  ({time.time() - t0:.0f} s)", flush=True)

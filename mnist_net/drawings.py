@@ -3,6 +3,7 @@ the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn w
 single-stroke glyphs in a writer's hand, shapes and scribbles. Needs requirements-train.txt."""
 from __future__ import annotations
 
+import fnmatch
 import functools
 import math
 from pathlib import Path
@@ -19,15 +20,19 @@ LETTERS = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if 
 # of shapes; bench/novelty.py measures it on the second groups.
 HERSHEY_FONTS = ("futural", "futuram", "rowmans", "rowmand", "rowmant", "scripts", "scriptc", "cursive", "timesr",
                  "timesi", "timesrb", "timesib")
-FONT_FAMILIES = (("BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate", "dkg", "Humor-Sans", "KleeOne"),
-                 ("BecauseWeLearn", "BecauseWeMentor", "BecauseWeOrganize", "Breip", "breipfont", "ComicNeue",
-                  "DancingScript", "Ecolier", "KaushanScript", "Kristi"))
+FONT_FAMILIES = (("BecauseWeBuild*", "BecauseWeConnect*", "BecauseWeCreate*", "dkg*", "Humor-Sans*", "KleeOne*"),
+                 ("BecauseWeLearn*", "BecauseWeMentor*", "BecauseWeOrganize*", "Breip*", "breipfont*", "ComicNeue*",
+                  "DancingScript*", "Ecolier*", "KaushanScript*", "Kristi*", "Rufscript010", "TomsonTalks", "Delphine",
+                  "SteveHand", "YOzRS_", "YuseiMagic-Regular", "setofont", "kiloji", "Navilu"))  # file-name patterns
 FONT_DIR = Path("/usr/share/fonts")
 FONT_FOLDERS = ("opentype/bwht", "truetype/fifthhorseman", "truetype/humor-sans", "truetype/klee", "truetype/breip",
                 "opentype/comic-neue", "opentype/dancingscript", "truetype/ecolier-court", "opentype/kaushanscript",
-                "truetype/kristi")
+                "truetype/kristi", "truetype/rufscript", "truetype/tomsontalks", "truetype/sjfonts",
+                "truetype/yozvox-yozfont", "truetype/yusei-magic", "truetype/seto", "truetype/kiloji", "truetype/Navilu")
 FONT_PACKAGES = ("fonts-bwht fonts-dkg-handwriting fonts-humor-sans fonts-klee fonts-breip fonts-comic-neue "
-                 "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi")
+                 "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi fonts-rufscript "
+                 "fonts-tomsontalks fonts-sjfonts fonts-yozvox-yozfont-standard-kana fonts-yusei-magic fonts-seto "
+                 "fonts-kiloji fonts-navilu")
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
            "doodle"),  # doodles twice: the most varied kind
@@ -81,11 +86,14 @@ def densify(points: np.ndarray, step: float) -> np.ndarray:
 
 
 def fonts(group: int) -> list[Path]:
-    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure. FileNotFoundError if absent."""
+    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure. FileNotFoundError if one is
+    missing, so a set is never measured smaller than it is."""
     found = sorted(p for folder in FONT_FOLDERS for p in (FONT_DIR / folder).glob("*.[ot]tf")
-                   if p.stem.startswith(FONT_FAMILIES[group]))
-    if not found:
-        raise FileNotFoundError(f"No handwriting fonts in {FONT_DIR}: apt-get install {FONT_PACKAGES}")
+                   if any(fnmatch.fnmatchcase(p.stem, f) for f in FONT_FAMILIES[group]))
+    missing = [f for f in FONT_FAMILIES[group] if not any(fnmatch.fnmatchcase(p.stem, f) for p in found)]
+    if missing:
+        raise FileNotFoundError(f"Handwriting fonts {', '.join(missing)} not in {FONT_DIR}: "
+                                f"apt-get install {FONT_PACKAGES}")
     return found
 
 

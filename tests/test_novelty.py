@@ -112,3 +112,15 @@ def test_weights_without_a_detector_say_so(app_module, tmp_path, monkeypatch):
     assert answer["digit"] == 1 and answer["is_digit"] is None and "python -m mnist_net.novelty" in answer["message"]
     assert "Prediction: **1**" in app_module.predict(path)[-1]  # read as before, without the check
     assert "`python -m mnist_net.novelty --weights" in novelty.summary(tmp_path / "w.pt", None, None)
+
+
+def test_a_missing_font_is_named_so_a_set_is_never_measured_smaller(tmp_path, monkeypatch):
+    fonts = held_out_fonts()
+    for f in fonts:
+        if f.stem != "Navilu":
+            target = tmp_path / f.parent.relative_to(drawings.FONT_DIR) / f.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(f)
+    monkeypatch.setattr(drawings, "FONT_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"Handwriting fonts Navilu not in .*apt-get install fonts-bwht"):
+        drawings.fonts(1)
