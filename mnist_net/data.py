@@ -110,21 +110,26 @@ def num_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
+def _uniform(shape: tuple, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    """U(0, 1) drawn on the generator's device (a seed gives the same draws wherever it lives), moved to `like`'s."""
+    device = generator.device if generator is not None else like.device
+    return torch.rand(shape, generator=generator, device=device).to(like.device, like.dtype)
+
+
 def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
                   generator: torch.Generator | None = None, max_shear: float = 0.0,
                   max_scale: float = 0.0) -> torch.Tensor:
     """Rotate each image by U(-deg, deg) and shift it by U(-shift, shift) pixels, as one batched op; optionally
     also slant it by U(-shear, shear) degrees and scale it by 1 + U(-scale, scale)."""
     b = x.shape[0]
-    gen_device = generator.device if generator is not None else x.device
-    rand = torch.rand(b, 3, generator=generator, device=gen_device).to(x.device, x.dtype) * 2 - 1
+    rand = _uniform((b, 3), generator, x) * 2 - 1
     theta = rand[:, 0] * math.radians(max_degrees)
     # affine_grid works in [-1, 1] coordinates: one pixel is 2/W of that range.
     tx, ty = rand[:, 1] * max_shift * 2 / x.shape[-1], rand[:, 2] * max_shift * 2 / x.shape[-2]
     cos, sin = torch.cos(theta), torch.sin(theta)
     mat = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     if max_shear or max_scale:  # drawn only when asked, so older recipes' runs repeat bit for bit
-        more = torch.rand(b, 2, generator=generator, device=gen_device).to(x.device, x.dtype) * 2 - 1
+        more = _uniform((b, 2), generator, x) * 2 - 1
         shear = torch.tan(more[:, 0] * math.radians(max_shear))
         zoom = 1 / (1 + more[:, 1] * max_scale)  # the grid maps output to input: 1/s draws the digit s times larger
         mat[:, :, :2] = mat[:, :, :2] * zoom[:, None, None]
@@ -138,6 +143,5 @@ def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
 
 def random_thicken(x: torch.Tensor, amount: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Thicken each image's strokes by U(0, amount) of a 3x3 dilation (ink is high): a brush is thicker than a pen."""
-    gen_device = generator.device if generator is not None else x.device
-    t = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=gen_device).to(x.device, x.dtype) * amount
+    t = _uniform((x.shape[0], 1, 1, 1), generator, x) * amount
     return x + t * (F.max_pool2d(x, 3, 1, 1) - x)
