@@ -1,6 +1,5 @@
 """Draw a digit, watch the 14,120-parameter CNN read it: prediction, saliency and every block's feature maps.
-
-The API (/predict, /explain, /classify) is described by mnist_net.inference.PREDICT_API, EXPLAIN_API and CLASSIFY_API."""
+The API (/predict, /explain, /classify): mnist_net.inference's PREDICT_API, EXPLAIN_API and CLASSIFY_API describe it."""
 import os
 import sys
 from html import escape
@@ -13,17 +12,18 @@ if not (_PORT.isdigit() and 0 < int(_PORT) < 65536):
 
 import gradio as gr  # noqa: E402
 
-from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError, load_model  # noqa: E402
+from mnist_net.checkpoint import WeightsError, load_model, served_weights  # noqa: E402
 from mnist_net.explain import conv1_kernels, one_by_one_mixing  # noqa: E402
 from mnist_net import novelty  # noqa: E402
 from mnist_net.inference import (BLOCK_TITLES, CLASSIFY_API, EXPLAIN_API, PREDICT_API, analyze,  # noqa: E402
-                                 checked_before_decoding, configure_for_serving, saliency_view, uploaded_drawing)
+                                 checked_before_decoding, classify_image, configure_for_serving, saliency_view,
+                                 uploaded_drawing)
 from mnist_net.render import png_data_url  # noqa: E402
 from mnist_net.report import Misclassified, architecture_rows, curve_frames, load_report, training_summary  # noqa: E402
 from mnist_net.sketch import SketchError  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.png"))
-WEIGHTS = Path(os.environ.get("MNIST_NET_WEIGHTS") or DEFAULT_WEIGHTS)
+WEIGHTS = served_weights()
 CANVAS = 280       # 10x MNIST's 28 px
 BRUSH_RADIUS = 14  # a 28 px stroke: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
 # Each prediction is a few ms of CPU: more workers than cores only add contention. One limit for every event
@@ -33,8 +33,7 @@ MODEL_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "sho
 QUEUE_SIZE = 256
 DELETE_CACHE = (15 * 60, 60 * 60)  # every 15 minutes, the files of requests over an hour old (each stroke's upload)
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
-# Phones: the misclassified gallery's fixed 8 columns overflowed, and its captions covered the digits; the
-# examples (between the canvas and the answer there) are one sideways-scrolling row instead of 4 tall ones.
+# Phones: the gallery's 8 columns overflowed and its captions hid the digits; the examples are one scrolling row.
 CSS = """
 #misclassified .grid-container { grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
 #misclassified .grid-wrap { height: auto !important; max-height: none !important; }
@@ -47,8 +46,7 @@ CSS = """
   #examples .gallery-item .container { width: 48px !important; height: 48px !important; }
   #examples .gallery-item img { width: 44px !important; height: 44px !important; } }
 """
-# Gradio 6.31's sketchpad opens, and comes back from "Clear canvas", with no tool selected ("select the draw
-# tool to start"), and gives the example digits alt="": on every change to the page, fix both.
+# Gradio 6.31's sketchpad opens (and clears) with no tool selected, and the example digits have alt="": fix both.
 ON_LOAD_JS = """() => {
   const fix = () => {
     const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
@@ -113,21 +111,7 @@ def explain(drawing: dict) -> str | None:
 
 def classify(image: dict) -> dict:
     """/classify: one plain image (an upload) -> the digit, the probabilities, and whether it looks like a digit."""
-    try:
-        path = uploaded_drawing({"composite": image})["composite"]
-        result = None if MODEL is None or path is None else analyze(MODEL, path, detector=DETECTOR, render=False)
-        message = (f"The model could not be loaded. {MODEL_ERROR}" if MODEL is None else
-                   "No image received: send one with gradio_client.handle_file." if path is None else
-                   "The image is blank: no ink.")
-    except SketchError as e:
-        result, message = None, f"Could not read this image. {e}"
-    if result is None:
-        return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
-                "threshold": None if DETECTOR is None else float(DETECTOR.threshold), "message": message}
-    if DETECTOR is None:
-        return {**result.classification(), "message": f"No not-a-digit detector beside {WEIGHTS.name}: "
-                                                      f"`python -m mnist_net.novelty` fits one."}
-    return result.classification()
+    return classify_image(MODEL, DETECTOR, uploaded_drawing({"composite": image})["composite"], MODEL_ERROR)
 
 
 def pick_misclassified(evt: gr.SelectData):
@@ -136,20 +120,9 @@ def pick_misclassified(evt: gr.SelectData):
     return GALLERY[evt.index], {"background": canvas, "layers": [], "composite": canvas}, gr.Tabs(selected="draw")
 
 
-def sketchpad() -> gr.Sketchpad:
-    """The drawing canvas: MNIST's proportions at 10x, black ink, no layers or transforms."""
-    pad = gr.Sketchpad(label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
-                       canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                       brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
-    pad.preprocess = checked_before_decoding(pad.preprocess)  # an upload checked before Gradio decodes it
-    return pad
-
-
-def image_view(label: str, elem_id: str, placeholder: str = "", title: str | None = None, min_width=280,
-               value: str | None = None) -> gr.HTML:
-    """One PNG data URL (alt text: the label), in a column; before there is one, what will appear there. Not gr.Image:
-    Gradio wrote each image to its cache, then the page fetched it (~66 ms a stroke, not ~36). A title goes above, as
-    Markdown: as the label, it would cover the first maps' labels."""
+def image_view(label: str, elem_id: str, placeholder="", title=None, min_width=280, value=None) -> gr.HTML:
+    """One PNG data URL (alt: the label) in a column, else the placeholder. Not gr.Image: it cached each image for
+    the page to fetch (~66 ms a stroke, not ~36). A title goes above, as Markdown: as a label it hid map labels."""
     with gr.Column(min_width=min_width):
         if title:
             gr.Markdown(f"**{title}**")
@@ -170,7 +143,11 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
         with gr.Tab("Draw", id="draw"):
             with gr.Row():
                 with gr.Column(min_width=300):
-                    sketch = sketchpad()
+                    sketch = gr.Sketchpad(  # MNIST's proportions at 10x, black ink, no layers or transforms
+                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
+                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
+                    sketch.preprocess = checked_before_decoding(sketch.preprocess)  # uploads checked before decoding
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)")
                     if EXAMPLES:  # beside the canvas: under the maps, a tap on a phone left the answer far above
                         examples = gr.Examples([[str(p)] for p in EXAMPLES], inputs=[sketch], api_name=False,
@@ -218,12 +195,12 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
                             color_map=dict(zip(frame["set"].unique(), ["#1f77b4", "#2ca02c", "#d62728", "#333333"])),
                             title="Novelty by set (% of each set): digits left of the threshold, the rest right")
-            gr.Markdown("### Architecture (the assignment's table; ReLUs are parameter-free and not listed)")
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
+                gr.Markdown(f"### Architecture: {sum(r[4] for r in rows):,} trainable parameters (the assignment's "
+                            "table; ReLUs are parameter-free and not listed)")
                 gr.Dataframe(rows, headers=["block", "layer", "type", "output", "params"], interactive=False,
                              elem_id="architecture", max_height=400)
-                gr.Markdown(f"Total trainable parameters: **{sum(r[4] for r in rows):,}**")
                 gr.Markdown("### What the first layers learned")
                 with gr.Row():
                     image_view("conv1's 12 learned 3x3 kernels", "kernels", value=png_data_url(conv1_kernels(MODEL)),
@@ -242,8 +219,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                      height="auto", allow_preview=False, elem_id="misclassified",
                                      label="Misclassified test digits", show_label=False)
 
-    # The subject on show, as predict kept it: the checkbox and the saliency redo it without a second upload of
-    # the canvas (and after a gallery click the canvas is not what is analysed).
+    # The subject on show, as predict kept it: the checkbox and saliency redo it without re-uploading the canvas.
     subject = gr.State(None)
     shown = {"fn": predict, "outputs": [subject, *outputs], "api_name": False, **MODEL_QUEUE}
     explained = {"fn": saliency, "inputs": subject, "outputs": why, "api_name": False, **MODEL_QUEUE}  # after: no delay
@@ -268,8 +244,7 @@ demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 if __name__ == "__main__":
     try:
-        # Gradio reads GRADIO_SERVER_NAME (default 127.0.0.1) and GRADIO_SERVER_PORT (default 7860; the next
-        # free port of the 100 after it when that one is taken, so a second copy of the app still starts).
+        # GRADIO_SERVER_NAME/PORT as Gradio reads them; a taken port moves on to the next free one of the 100 after it.
         demo.launch(share=False, css=CSS)
     except OSError as e:  # no free port, or an address this machine does not have
         sys.exit(f"error: could not start the server: {e}")

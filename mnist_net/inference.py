@@ -225,6 +225,24 @@ def analyze(model: Net, subject, with_layers: bool = False, detector: Detector |
                     score, threshold)
 
 
+def classify_image(model: Net | None, detector: Detector | None, path, model_error: str | None = None) -> dict:
+    """/classify's JSON for one image file (`path` None: nothing was sent; `model` None: it could not be loaded)."""
+    try:
+        result = None if model is None or path is None else analyze(model, path, detector=detector, render=False)
+        message = (f"The model could not be loaded. {model_error}" if model is None else
+                   "No image received: send one with gradio_client.handle_file." if path is None else
+                   "The image is blank: no ink.")
+    except SketchError as e:
+        result, message = None, f"Could not read this image. {e}"
+    if result is None:
+        return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
+                "threshold": None if detector is None else float(detector.threshold), "message": message}
+    if detector is None:
+        return {**result.classification(), "message": "No not-a-digit detector beside these weights: "
+                                                      "`python -m mnist_net.novelty --weights WEIGHTS` fits one."}
+    return result.classification()
+
+
 def saliency_view(model: Net, subject) -> tuple[np.ndarray, float] | None:
     """(SmoothGrad overlay for the predicted class, its scale) for one drawing; None for a blank canvas.
 
