@@ -106,10 +106,11 @@ def main(argv=None) -> int:
     caught = sum(r["flagged"] * r["n"] for r in others) / sum(r["n"] for r in others)
     print(f"non-digits (letters, shapes, scribbles together): {caught:.1%} flagged")
     if args.write:
+        from mnist_net.checkpoint import served_weights
         from mnist_net.novelty import write_rates
 
-        import app
-        print(f"Wrote {write_rates(app.WEIGHTS, results, scores, caught, ' '.join(['python bench/novelty.py', *(argv or sys.argv[1:])]))}")
+        command = " ".join(["python bench/novelty.py", *(argv or sys.argv[1:])])
+        print(f"Wrote {write_rates(served_weights(), results, scores, caught, command)}")
     return 0
 
 

@@ -21,6 +21,11 @@ DEFAULT_WEIGHTS = PACKAGE_DIR.parent / "weights" / "mnist_net.pt"
 TRAIN_COMMAND = "python train.py"
 
 
+def served_weights() -> Path:
+    """The weights the app serves: $MNIST_NET_WEIGHTS, else the shipped ones."""
+    return Path(os.environ.get("MNIST_NET_WEIGHTS") or DEFAULT_WEIGHTS)
+
+
 class WeightsError(RuntimeError):
     """A weights file is missing, unreadable or does not fit the model."""
 
