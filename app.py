@@ -111,7 +111,7 @@ def explain(drawing: dict) -> str | None:
 
 def classify(image: dict) -> dict:
     """/classify: one plain image (an upload) -> the digit, the probabilities, and whether it looks like a digit."""
-    return classify_image(MODEL, DETECTOR, uploaded_drawing({"composite": image})["composite"], MODEL_ERROR)
+    return classify_image(MODEL, DETECTOR, uploaded_drawing({"composite": image})["composite"], WEIGHTS, MODEL_ERROR)
 
 
 def pick_misclassified(evt: gr.SelectData):

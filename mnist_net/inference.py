@@ -10,7 +10,7 @@ from PIL import Image
 
 from .explain import saliency, saliency_overlay
 from .model import Net
-from .novelty import Detector, novelty
+from .novelty import Detector, novelty, summary
 from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
@@ -225,8 +225,9 @@ def analyze(model: Net, subject, with_layers: bool = False, detector: Detector |
                     score, threshold)
 
 
-def classify_image(model: Net | None, detector: Detector | None, path, model_error: str | None = None) -> dict:
-    """/classify's JSON for one image file (`path` None: nothing was sent; `model` None: it could not be loaded)."""
+def classify_image(model: Net | None, detector: Detector | None, path, weights, model_error: str | None = None) -> dict:
+    """/classify's JSON for one image file (`path` None: nothing was sent; `model` None: it could not be loaded from
+    `weights`)."""
     try:
         result = None if model is None or path is None else analyze(model, path, detector=detector, render=False)
         message = (f"The model could not be loaded. {model_error}" if model is None else
@@ -238,8 +239,7 @@ def classify_image(model: Net | None, detector: Detector | None, path, model_err
         return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
                 "threshold": None if detector is None else float(detector.threshold), "message": message}
     if detector is None:
-        return {**result.classification(), "message": "No not-a-digit detector beside these weights: "
-                                                      "`python -m mnist_net.novelty --weights WEIGHTS` fits one."}
+        return {**result.classification(), "message": summary(weights, None, None)}
     return result.classification()
 
 
