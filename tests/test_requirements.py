@@ -70,4 +70,6 @@ def test_ci_installs_the_handwriting_fonts_the_detector_is_fitted_and_measured_o
     from mnist_net.drawings import FONT_PACKAGES
 
     ci = (ROOT / ".ci" / "run").read_text()
-    assert ci.split('FONTS="')[1].split('"')[0].split() == FONT_PACKAGES.split()
+    line = next(line for line in ci.splitlines() if line.startswith("FONTS="))
+    fonts = subprocess.run(["bash", "-c", f'{line}; echo "$FONTS"'], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert fonts.stdout.split() == FONT_PACKAGES.split() and "apt-get install -y -qq $FONTS" in ci
