@@ -57,7 +57,7 @@ def conv1_kernels(model: Net) -> np.ndarray:
     """The 12 learned 3x3 kernels of conv1, on one symmetric diverging scale."""
     w = model.block1.conv1.weight.detach()[:, 0]  # 12 x 3 x 3
     s = float(w.abs().max())
-    return render_grid(w, labels=[f"k{i}" for i in range(w.shape[0])], cmap="RdBu_r", scale=(-s, s), cell=60)[0]
+    return render_grid(w, labels=[f"k{i}" for i in range(w.shape[0])], cmap="RdBu_r", scale=(-s, s), cell=60)
 
 
 def one_by_one_mixing(model: Net) -> np.ndarray:
@@ -65,4 +65,4 @@ def one_by_one_mixing(model: Net) -> np.ndarray:
     w = model.block1.one1.weight.detach()[:, :, 0, 0]  # 10 x 20
     s = float(w.abs().max())
     return render_grid(w[None], labels=["rows: 10 outputs, columns: 20 inputs (conv2 channels)"],
-                       cmap="RdBu_r", scale=(-s, s), cell=400)[0]
+                       cmap="RdBu_r", scale=(-s, s), cell=400)

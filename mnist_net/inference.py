@@ -58,7 +58,6 @@ class Analysis:
     probabilities: np.ndarray                 # 10, sums to 1
     input_view: np.ndarray                    # RGB, the 28x28 input enlarged
     blocks: dict[str, np.ndarray]             # block name -> RGB grid of its channels
-    scales: dict[str, tuple[float, float]]    # block name -> colour scale (lo, hi)
     layers: dict[str, np.ndarray] = field(default_factory=dict)  # block name -> RGB grid of every layer
     sketch: Sketch | None = None
     novelty: float | None = None              # the detector's score (None: no detector); higher, less digit-like
@@ -84,15 +83,13 @@ class Analysis:
         return {d: float(p) for d, p in zip(DIGITS, self.probabilities)}
 
     def status(self) -> str:
-        """The status line (Markdown): the prediction, the runner-up, each block's colour scale."""
+        """The status line (Markdown): the prediction and the runner-up, or that it does not look like a digit."""
         (best, p1), (second, p2) = self.top(2)
         if self.is_digit is False:
-            head = (f"\u26a0\ufe0f **This doesn't look like a digit.** Closest: **{best}**, {p1:.2%}: the softmax still picks a digit, "
-                    f"but the blocks' features are not those of a digit (novelty {self.novelty:.1f}, above the "
-                    f"threshold {self.threshold:.1f}; see the Model tab).")
-        else:
-            head = f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%})."
-        return f"{head} Colour scales: " + " ".join(f"{b} {lo:.2f} to {hi:.2f}." for b, (lo, hi) in self.scales.items())
+            return (f"\u26a0\ufe0f **This doesn't look like a digit.** Closest: **{best}**, {p1:.2%}: the softmax "
+                    f"still picks a digit, but the blocks' features are not those of a digit (novelty {self.novelty:.1f}, "
+                    f"above the threshold {self.threshold:.1f}; see the Model tab).")
+        return f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%})."
 
     def classification(self) -> dict:
         """/classify's answer: the digit, its probability, all 10, and the detector's verdict."""
@@ -204,10 +201,10 @@ def analyze(model: Net, subject, with_layers: bool = False, detector: Detector |
     probabilities = torch.softmax(blocks["block4"].flatten(1), dim=1)[0].numpy()
     pred = int(probabilities.argmax())
     scores = {"labels": DIGITS, "highlight": pred}  # the class scores: labelled by digit, the prediction marked
-    rendered, scales = {}, {}
+    rendered = {}
     for name, act in blocks.items() if render else ():
-        rendered[name], scales[name] = render_grid(act[0], cell=BLOCK_CELL, max_columns=BLOCK_COLUMNS,
-                                                   **(scores if name == "block4" else {}))
+        rendered[name] = render_grid(act[0], cell=BLOCK_CELL, max_columns=BLOCK_COLUMNS,
+                                     **(scores if name == "block4" else {}))
     layers = {}
     if with_layers:
         for block_name, outs in layer_outputs(model, sketch.tensor).items():
@@ -219,9 +216,9 @@ def analyze(model: Net, subject, with_layers: bool = False, detector: Detector |
             layers[block_name] = stack_titled([
                 (f"{name}: {' x '.join(map(str, t.shape))}",
                  render_grid(t, max_columns=LAYER_COLUMNS, cell=factor * max(t.shape[1:]),
-                             **(scores if block_name == "block4" and name == last else {}))[0])
+                             **(scores if block_name == "block4" and name == last else {})))
                 for name, t in outs.items()])
-    return Analysis(probabilities, input_image(sketch.pixels) if render else None, rendered, scales, layers, sketch,
+    return Analysis(probabilities, input_image(sketch.pixels) if render else None, rendered, layers, sketch,
                     score, threshold)
 
 
@@ -237,7 +234,7 @@ def classify_image(model: Net | None, detector: Detector | None, path, weights, 
         result, message = None, f"Could not read this image. {e}"
     if result is None:
         return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
-                "threshold": None if detector is None else float(detector.threshold), "message": message}
+                "threshold": None if detector is None else round(float(detector.threshold), 4), "message": message}
     if detector is None:
         return {**result.classification(), "message": summary(weights, None, None)}
     return result.classification()

@@ -137,8 +137,8 @@ def grid_columns(c: int, max_columns: int | None = None) -> int:
 def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None, columns: int | None = None,
                 cmap: str = "viridis", scale: tuple[float, float] | None = None,
                 highlight: int | None = None, cell: int = TARGET_CELL,
-                max_columns: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-    """C x H x W maps -> (RGB grid image, (lo, hi) colour scale); each map labelled, with a colour bar."""
+                max_columns: int | None = None) -> np.ndarray:
+    """C x H x W maps -> an RGB grid image, each map labelled, with a colour bar giving the scale."""
     acts = acts.detach().float().cpu().numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts, np.float32)
     c, h, w = acts.shape
     labels = tuple(labels or [f"ch {i}" for i in range(c)])
@@ -152,7 +152,7 @@ def render_grid(acts: torch.Tensor | np.ndarray, labels: list[str] | None = None
     canvas[text_y:text_y + LABEL_H, PAD:PAD + lo_img.shape[1]] = lo_img
     right = canvas.shape[1] - PAD
     canvas[text_y:text_y + LABEL_H, right - hi_img.shape[1]:right] = hi_img
-    return canvas, (lo, hi)
+    return canvas
 
 
 def stack_titled(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:

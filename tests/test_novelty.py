@@ -88,6 +88,7 @@ def test_classify_through_a_real_server(server, tmp_path, test_set):
     blank = client.predict(handle_file(write(tmp_path, "blank.png", np.full((50, 80), 255, np.uint8))),
                            api_name="/classify")
     assert blank["digit"] is None and blank["is_digit"] is False and "blank" in blank["message"]
+    assert blank["threshold"] == letter["threshold"]  # rounded alike
     # Only files uploaded to the app are read, never a path on the server that a caller names (gradio_client would
     # upload a local file, so the request is made by hand): Gradio refuses it before the handler runs.
     import httpx
