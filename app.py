@@ -78,20 +78,20 @@ GALLERY = REPORT.misclassified  # all of the mistakes, or the 100 most confident
 N_OUTPUTS = 1 + 1 + 2 * len(BLOCK_TITLES) + 1  # label, input view, block grids, layer stacks, status
 
 
-def predict(subject, show_layers: bool = False):
-    """Everything the Draw tab shows for one subject: the subject as the session keeps it, then the API's 11 outputs.
-    subject: the canvas (a sketchpad value), an image, or what an earlier call kept: a drawing's `Sketch`, or a
+def predict(drawing, show_layers: bool = False):
+    """Everything the Draw tab shows for one drawing: the subject as the session keeps it, then the API's 11 outputs.
+    drawing: the canvas (a sketchpad value), an image, or what an earlier call kept: a drawing's `Sketch`, or a
     misclassified test digit, analysed exactly as the evaluation fed it (not cropped and re-centred as a drawing)."""
     try:
-        result = None if MODEL is None else analyze(MODEL, subject, bool(show_layers), DETECTOR)
+        result = None if MODEL is None else analyze(MODEL, drawing, bool(show_layers), DETECTOR)
         status = EMPTY_MESSAGE if MODEL is not None else f"**The model could not be loaded.** {MODEL_ERROR}"
     except SketchError as e:
         result, status = None, f"**Could not read this image.** {e}"
     if result is None:  # nothing kept, no label, no images: just the status line
         return (None,) * N_OUTPUTS + (status,)
-    test_digit = isinstance(subject, Misclassified)
-    note = f"Showing misclassified test digit {subject.caption} (not your drawing). " if test_digit else ""
-    return (subject if test_digit else result.sketch, result.confidences(),
+    test_digit = isinstance(drawing, Misclassified)
+    note = f"Showing misclassified test digit {drawing.caption} (not your drawing). " if test_digit else ""
+    return (drawing if test_digit else result.sketch, result.confidences(),
             *(png_data_url(img) for img in result.images()), note + result.status())
 
 

@@ -128,7 +128,8 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     client = Client(server, verbose=False)
     path = digit_file(tmp_path, test_set, 4, "black-on-white")
     value = {"background": None, "layers": [], "composite": handle_file(path)}
-    assert len(client.predict(value, api_name="/predict")) == app_module.N_OUTPUTS  # the session's state is not in it
+    # By the parameter names the README gives; the session's state is not among the outputs.
+    assert len(client.predict(drawing=value, show_layers=False, api_name="/predict")) == app_module.N_OUTPUTS
     img = client.predict(value, api_name="/explain")
     assert img == app_module.saliency(path)  # the saliency of the drawing it was sent
     # A path the caller names (not an upload) is never read.
@@ -136,6 +137,7 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     # "Use via API" names every output and describes both endpoints for callers, not with our docstrings.
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert sorted(api) == ["/classify", "/explain", "/predict"]
+    assert [p["parameter_name"] for p in api["/predict"]["parameters"]] == ["drawing", "show_layers"]
     names = [r["label"] for r in api["/predict"]["returns"]]
     assert all(names) and len(set(names)) == len(names) == 11 and names[-1] == "Status", names
     assert [n for n in names if n.startswith("Block 1")] and "session" not in api["/predict"]["description"]
