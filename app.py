@@ -26,14 +26,13 @@ EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.png"))
 WEIGHTS = served_weights()
 CANVAS = 280       # 10x MNIST's 28 px
 BRUSH_RADIUS = 14  # a 28 px stroke: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
-# Each prediction is a few ms of CPU: more workers than cores only add contention. One limit for every event
-# that runs the model (Gradio gives each handler its own otherwise), and a bounded queue ("queue full", not waits).
+# A prediction is a few ms of CPU: one limit shared by every model event (not one each), no more than the cores.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 MODEL_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress": "hidden"}
 QUEUE_SIZE = 256
 DELETE_CACHE = (15 * 60, 60 * 60)  # every 15 minutes, the files of requests over an hour old (each stroke's upload)
 EMPTY_MESSAGE = "Draw a digit (0-9) on the canvas: the prediction updates after every stroke."
-# Phones: the gallery's 8 columns overflowed and its captions hid the digits; the examples are one scrolling row.
+# Phones: the gallery's 8 columns overflowed, its captions hid the digits, the rates table broke words mid-word.
 CSS = """
 #misclassified .grid-container { grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
 #misclassified .grid-wrap { height: auto !important; max-height: none !important; }
@@ -44,7 +43,8 @@ CSS = """
   #examples .gallery { flex-wrap: nowrap !important; overflow-x: auto; }
   #examples .gallery-item { flex: 0 0 auto; width: 50px !important; height: 50px !important; }
   #examples .gallery-item .container { width: 48px !important; height: 48px !important; }
-  #examples .gallery-item img { width: 44px !important; height: 44px !important; } }
+  #examples .gallery-item img { width: 44px !important; height: 44px !important; }
+  #novelty table { display: block; overflow-x: auto; word-break: normal; overflow-wrap: normal; } }
 """
 # Gradio 6.31's sketchpad opens (and clears) with no tool selected, and the example digits have alt="": fix both.
 ON_LOAD_JS = """() => {
@@ -53,8 +53,7 @@ ON_LOAD_JS = """() => {
     if (brush && !document.querySelector(['Brush', 'Erase', 'Pan'].map(
         t => `#sketchpad button[aria-label="${t}"].highlight`).join(','))) brush.click();
     for (const img of document.querySelectorAll('#examples img[alt=""]')) {
-      const digit = (img.getAttribute('src') || '').match(/digit(\\d)/);
-      if (digit) img.alt = `MNIST test digit ${digit[1]} (example)`;
+      const d = img.src.match(/digit(\\d)/); if (d) img.alt = `MNIST test digit ${d[1]} (example)`;
     }
   };
   new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributeFilter: ['class']});
@@ -62,7 +61,7 @@ ON_LOAD_JS = """() => {
 }"""
 # After a click far from the answer (an example on a phone, the gallery), bring it into view (scroll_to_output did not).
 SHOW_PREDICTION_JS = """() => {
-  const answer = document.querySelector('#prediction'), top = answer ? answer.getBoundingClientRect().top : 0;
+  const answer = document.querySelector('#status'), top = answer ? answer.getBoundingClientRect().top : 0;
   if (answer && (top < 0 || top > window.innerHeight - 120)) answer.scrollIntoView({block: 'start'});
 }"""
 
@@ -121,10 +120,9 @@ def pick_misclassified(evt: gr.SelectData):
 
 
 def image_view(label: str, elem_id: str, placeholder="", title=None, min_width=280, value=None) -> gr.HTML:
-    """One PNG data URL (alt: the label) in a column, else the placeholder. Not gr.Image: it cached each image for
-    the page to fetch (~66 ms a stroke, not ~36). A title goes above, as Markdown: as a label it hid map labels."""
+    """A PNG data URL as an <img> (alt: the label), else the placeholder (gr.Image cached each: ~66 ms a stroke)."""
     with gr.Column(min_width=min_width):
-        if title:
+        if title:  # as Markdown above the image: as the HTML's label it hid the maps' labels
             gr.Markdown(f"**{title}**")
         return gr.HTML(value, label=label, show_label=not title, container=True, padding=not title, elem_id=elem_id,
                        js_on_load=None, html_template=(
@@ -141,21 +139,23 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
         gr.Markdown(f"> **The model could not be loaded.** {MODEL_ERROR}", elem_id="model-error")
     with gr.Tabs() as tabs:
         with gr.Tab("Draw", id="draw"):
-            with gr.Row():
+            with gr.Row():  # the canvas, then the answer in words: where a phone stacks the columns, it is in view
                 with gr.Column(min_width=300):
                     sketch = gr.Sketchpad(  # MNIST's proportions at 10x, black ink, no layers or transforms
                         label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
                         canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
                         brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
                     sketch.preprocess = checked_before_decoding(sketch.preprocess)  # uploads checked before decoding
+                with gr.Column(min_width=300):
+                    status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
+                    label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+            with gr.Row():
+                with gr.Column(min_width=300):
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)")
                     if EXAMPLES:  # beside the canvas: under the maps, a tap on a phone left the answer far above
                         examples = gr.Examples([[str(p)] for p in EXAMPLES], inputs=[sketch], api_name=False,
                                                label="Real MNIST test digits (click one)", elem_id="examples")
                 with gr.Column(min_width=300):
-                    label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
-                    # Right under the answer: it is where "This doesn't look like a digit" must be read.
-                    status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
                     with gr.Row():  # side by side where both fit at their own size (224 px), else stacked
                         seen = image_view("What the network sees (28x28)", "seen", "The 28x28 input appears here.",
                                           min_width=240)
@@ -186,15 +186,15 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 accuracy, loss = curve_frames(m["history"])
                 with gr.Row():  # min_width: side by side on a phone, the accuracy plot had no room left to draw in
                     gr.LinePlot(accuracy, x="epoch", y="accuracy", color="series", y_lim=[97.5, 100], min_width=320,
-                                title="Test accuracy per epoch (99.4% line marked)", elem_id="accuracy-plot")
+                                title="Test accuracy per epoch", elem_id="accuracy-plot")
                     gr.LinePlot(loss, x="epoch", y="loss", color="series", title="Loss per epoch", elem_id="loss-plot",
                                 min_width=320)
             gr.Markdown(f"### When it is not a digit\n{novelty.summary(WEIGHTS, DETECTOR, RATES)}", elem_id="novelty")
             if DETECTOR is not None and RATES:
                 frame = novelty.histogram_frame(RATES, float(DETECTOR.threshold))
                 gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
-                            color_map=dict(zip(frame["set"].unique(), ["#1f77b4", "#2ca02c", "#d62728", "#333333"])),
-                            title="Novelty by set (% of each set): digits left of the threshold, the rest right")
+                            color_map=novelty.PLOT_COLOURS, colors_in_legend=list(novelty.PLOT_COLOURS)[:-1],
+                            title="% of each set by novelty; black: threshold")
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
                 gr.Markdown(f"### Architecture: {sum(r[4] for r in rows):,} trainable parameters (the assignment's "

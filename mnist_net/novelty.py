@@ -37,6 +37,8 @@ SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "
               "letters": "letters in those fonts", "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
            "non-digits": ">= 85% flagged"}
+# The Model tab's plot: a colour per set, then the threshold (short names: a phone's legend has room for three).
+PLOT_COLOURS = {"MNIST digits": "#1f77b4", "font digits": "#2ca02c", "non-digits": "#d62728", "threshold": "#333333"}
 DIGIT_QUANTILE = 0.99  # the threshold: this share of MNIST digits not used in the fit score below it
 
 
@@ -143,10 +145,8 @@ def histogram_frame(rates: dict, threshold: float):
     import pandas as pd
 
     edges, counts = rates["histogram"]["edges"], rates["histogram"]["counts"]
-    groups = {"MNIST test digits": ["mnist-test"], "digits in handwriting fonts": ["writers"],
-              "letters, shapes, scribbles": ["letters", "shapes", "scribbles"]}
     rows = []
-    for title, names in groups.items():
+    for title, names in zip(PLOT_COLOURS, (["mnist-test"], ["writers"], ["letters", "shapes", "scribbles"])):
         summed = np.sum([counts[n] for n in names if n in counts], axis=0)
         rows += [(0.5 * (a + b), 100.0 * c / max(1, summed.sum()), title) for a, b, c in zip(edges, edges[1:], summed)]
     rows += [(threshold, y, "threshold") for y in (0.0, max(r[1] for r in rows))]

@@ -336,7 +336,7 @@ def test_browser_examples_and_the_misclassified_gallery(app_module, browser, ser
     gallery.last.click()
     shown = f"misclassified test digit {digit.caption} (not your drawing). Prediction: {digit.predicted}"
     expect(page.locator("#status")).to_contain_text(shown, timeout=20_000)
-    expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
+    expect(page.locator("#status")).to_be_in_viewport(timeout=10_000)
     expect(page.locator("#saliency img")).to_be_visible()
     # The "every layer" box redoes what is on show (the test digit, not the canvas) and opens the layers.
     page.get_by_label(re.compile("Also show every layer")).check()
@@ -357,6 +357,9 @@ def test_browser_phone_shows_every_view_at_its_own_size(browser, server, tmp_pat
     page, canvas = open_app(browser, server, 390, 844)
     draw(page, canvas, SEVEN)
     expect(page.locator("#status")).to_contain_text("Prediction: 7", timeout=20_000)
+    # The answer in words sits right under the canvas: on screen after a stroke, with no scrolling (under the
+    # examples, it was below the screen's edge).
+    expect(page.locator("#status")).to_be_in_viewport(ratio=1)
     expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
     save_screenshot(page, tmp_path, "draw-tab-phone.png")
     page.get_by_label(re.compile("Also show every layer")).check()
@@ -367,14 +370,13 @@ def test_browser_phone_shows_every_view_at_its_own_size(browser, server, tmp_pat
             "e => [e.naturalWidth, e.getBoundingClientRect().width, e.getBoundingClientRect().right]")
         assert shown >= natural - 0.5 and right <= 390, (name, natural, shown, right)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    # The examples, between the canvas and the answer on a phone, are one row of small digits (as 4 rows of
-    # large ones they pushed the answer 380 px down) ...
+    # The examples, under the answer on a phone, are one row of small digits (4 rows of large ones were 380 px) ...
     assert page.locator("#examples").bounding_box()["height"] < 100
     page.locator("#examples").scroll_into_view_if_needed()
     page.locator("#examples button").nth(1).click()  # a 2
     expect(page.locator("#status")).to_contain_text("Prediction: 2", timeout=20_000)
     # ... and the answer is on screen after a tap (under the feature maps, it was ~1000 px above the screen).
-    expect(page.locator("#prediction")).to_be_in_viewport(timeout=10_000)
+    expect(page.locator("#status")).to_be_in_viewport(timeout=10_000)
     # The Model tab: the curves stack and the gallery wraps instead of overflowing.
     page.get_by_role("tab", name="Model").click()
     page.locator("#misclassified").scroll_into_view_if_needed()  # its images load lazily, when in view
