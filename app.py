@@ -142,7 +142,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             with gr.Row():  # the canvas, then the answer in words: where a phone stacks the columns, it is in view
                 with gr.Column(min_width=300):
                     sketch = gr.Sketchpad(  # MNIST's proportions at 10x, black ink, no layers or transforms
-                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA",
+                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA", height=300,
                         canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
                         brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
                     sketch.preprocess = checked_before_decoding(sketch.preprocess)  # uploads checked before decoding
