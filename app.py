@@ -152,7 +152,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             with gr.Row():
                 with gr.Column(min_width=300):
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)")
-                    if EXAMPLES:  # beside the canvas: under the maps, a tap on a phone left the answer far above
+                    if EXAMPLES:  # near the canvas: under the maps, a tap on a phone left the answer far above
                         examples = gr.Examples([[str(p)] for p in EXAMPLES], inputs=[sketch], api_name=False,
                                                label="Real MNIST test digits (click one)", elem_id="examples")
                 with gr.Column(min_width=300):

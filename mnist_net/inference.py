@@ -51,6 +51,11 @@ CLASSIFY_API = ("Read one plain image: is it a digit, and which? Input: the imag
                 "weights without a fitted detector give 'is_digit', 'novelty' and 'threshold' null, and a 'message'.")
 
 
+def _score(value) -> float | None:
+    """A detector score as /classify gives it: 4 decimals, or None."""
+    return None if value is None else round(float(value), 4)
+
+
 @dataclass
 class Analysis:
     """What the demo shows for one drawing."""
@@ -95,8 +100,7 @@ class Analysis:
         """/classify's answer: the digit, its probability, all 10, and the detector's verdict."""
         return {"digit": self.prediction, "confidence": round(float(self.probabilities.max()), 6),
                 "probabilities": [round(float(p), 6) for p in self.probabilities], "is_digit": self.is_digit,
-                "novelty": None if self.novelty is None else round(self.novelty, 4),
-                "threshold": None if self.threshold is None else round(self.threshold, 4)}
+                "novelty": _score(self.novelty), "threshold": _score(self.threshold)}
 
     def images(self) -> list[np.ndarray | None]:
         """The input view, the 4 block grids and the 4 layer stacks (None when not rendered), in BLOCK_TITLES' order."""
@@ -234,7 +238,7 @@ def classify_image(model: Net | None, detector: Detector | None, path, weights, 
         result, message = None, f"Could not read this image. {e}"
     if result is None:
         return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
-                "threshold": None if detector is None else round(float(detector.threshold), 4), "message": message}
+                "threshold": _score(None if detector is None else detector.threshold), "message": message}
     if detector is None:
         return {**result.classification(), "message": summary(weights, None, None)}
     return result.classification()
