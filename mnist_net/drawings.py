@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import math
 from pathlib import Path
 
@@ -97,10 +98,23 @@ def fonts(group: int) -> list[Path]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
+def font_chars(font: Path) -> frozenset[str]:
+    """The characters a font file has glyphs for (any other one would be drawn as an empty box)."""
+    from fontTools.ttLib import TTFont
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # Navilu's harmless "extra bytes in post" warning
+    return frozenset(map(chr, TTFont(str(font), fontNumber=0).getBestCmap()))
+
+
 def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
     """A font's glyph as a pen draws it: its centre line (skeleton), traced with the brush in a writer's slant."""
-    image = Image.new("L", (300, 300), 0)
-    ImageDraw.Draw(image).text((150, 150), char, fill=255, anchor="mm", font=ImageFont.truetype(str(font), 200))
+    if char not in font_chars(font):
+        raise ValueError(f"{font.name} has no glyph for {char!r}")
+    face = ImageFont.truetype(str(font), 200)
+    left, top, right, bottom = face.getbbox(char)  # the glyph's own box: tall scripts overflow a fixed square
+    image = Image.new("L", (right - left + 20, bottom - top + 20), 0)
+    ImageDraw.Draw(image).text((10 - left, 10 - top), char, fill=255, font=face)
     pts = centre_line(np.asarray(image) > 127)
     if len(pts) == 0:
         raise ValueError(f"{font.name} has no glyph for {char!r}")
@@ -109,11 +123,11 @@ def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
 
 
 def centre_line(mask: np.ndarray) -> np.ndarray:
-    """The skeleton of a square ink mask as points in [0, 1]^2: each one becomes a dot of the brush."""
+    """The skeleton of an ink mask as points, its longer side scaled to 1: each one becomes a dot of the brush."""
     from skimage.morphology import skeletonize
 
     ys, xs = np.nonzero(skeletonize(mask))
-    return np.stack([xs, ys], 1) / mask.shape[1]
+    return np.stack([xs, ys], 1) / max(mask.shape)
 
 
 @functools.lru_cache(maxsize=None)
@@ -287,7 +301,7 @@ def glyphs(chars: str | list, hands: int, rng: np.random.Generator, group: int):
     """(canvas, char, font name): `hands` hands of each char in each font of the group (0: fitting, with the Hershey
     fonts; 1: measuring)."""
     for font in fonts(group):
-        for ch in chars:
+        for ch in (c for c in chars if c in font_chars(font)):  # Navilu, a Kannada font, has Latin digits only
             for _ in range(hands):
                 yield font_glyph(ch, font, rng), ch, font.stem
     for name in HERSHEY_FONTS if group == 0 else ():
