@@ -6,12 +6,15 @@ Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
 - writers: digits from the held-out Debian handwriting fonts (25 files; mnist_net.drawings.FONT_FAMILIES[1]), their
   centre lines redrawn with the brush in 10 writers' slants and proportions;
-- letters: the letters of those fonts that do not look like digits (mnist_net.drawings.LETTERS);
+- schools: digits of 53 schools' handwriting models (mnist_net.drawings.SCHOOL_FONTS: 35 countries' and 10 Australian
+  ones), drawn the same way; the fonts are downloaded from npm into data/fonts the first time;
+- letters: the letters of the held-out Debian fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
 - scribbles: 800 random strokes (seeds not used in fitting).
 Each drawing is a PNG file, sent as `client.predict(handle_file(path), api_name="/classify")` with --server, else to
 the same handler in-process. --write saves the rates and score histograms beside the weights (the Model tab shows them).
-Needs Debian's handwriting fonts: apt-get install them as mnist_net.drawings.FONT_PACKAGES lists.
+Needs Debian's handwriting fonts (apt-get install them as mnist_net.drawings.FONT_PACKAGES lists) and, the first
+time, npm's registry.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net import drawings as d  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
-DIGIT_SETS = ("mnist-test", "writers")
+DIGIT_SETS = ("mnist-test", "writers", "schools")
 
 
 def sets(data_dir: str, seed: int = 1):
@@ -37,10 +40,11 @@ def sets(data_dir: str, seed: int = 1):
     from mnist_net.data import load_raw
 
     images, labels = load_raw(data_dir, train=False)
-    rng = [np.random.default_rng([seed, k]) for k in range(5)]  # one a set: --limit on one leaves the others as they are
+    rng = [np.random.default_rng([seed, k]) for k in range(6)]  # one a set: --limit on one leaves the others as they are
     return {
         "mnist-test": ((d.mnist_drawn(x.numpy() / 255.0, rng[0]), int(y), "mnist") for x, y in zip(images, labels)),
         "writers": d.glyphs("0123456789", 10, rng[1], group=1),
+        "schools": d.glyphs("0123456789", 10, rng[5], group=2),
         "letters": d.glyphs(d.LETTERS, 3, rng[2], group=1),
         "shapes": ((d.shape(k, rng[3]), k, k) for k in d.SHAPES[1] for _ in range(60)),
         "scribbles": ((d.scribble(rng[4]), "scribble", "scribble") for _ in range(800)),
@@ -72,6 +76,10 @@ def main(argv=None) -> int:
     p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
     args = p.parse_args(argv)
     data_dir = args.data_dir or os.environ.get("MNIST_DATA_DIR") or "data"
+    try:  # before minutes of drawing: Debian's fonts are installed, the schools' can be downloaded
+        d.fonts(1), d.fonts(2)
+    except FileNotFoundError as e:
+        sys.exit(f"error: {e}")
     classify = classifier(args.server)
     results, scores = {}, {}
     with tempfile.TemporaryDirectory() as tmp:

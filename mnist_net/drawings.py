@@ -34,6 +34,16 @@ FONT_PACKAGES = ("fonts-bwht fonts-dkg-handwriting fonts-humor-sans fonts-klee f
                  "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi fonts-rufscript "
                  "fonts-tomsontalks fonts-sjfonts fonts-yozvox-yozfont-standard-kana fonts-yusei-magic fonts-seto "
                  "fonts-kiloji fonts-navilu")
+# Schools' handwriting models: Google Fonts' Playwrite (35 countries') and Edu (Australian states') fonts, from their
+# npm packages; how people are taught to write digits. Only measured (bench/novelty.py); dotted and guide-line
+# variants are left out.
+SCHOOL_FONTS = tuple(f"playwrite-{c}" for c in (
+    "ar at au-qld au-vic be-wal br ca cl co cu cz de-grund de-sas dk-loopet dk-uloopet es es-deco fr-moderne fr-trad "
+    "hr hr-lijeva hu id ie in is it-moderna it-trad mx ng-modern nl no nz pe pl pt ro sk tz us-modern us-trad vn "
+    "za").split()) + tuple(f"edu-{c}" for c in (
+        "au-vic-wa-nt-hand au-vic-wa-nt-pre nsw-act-cursive nsw-act-foundation qld-beginner qld-hand sa-beginner "
+        "sa-hand tas-beginner vic-wa-nt-beginner").split())
+SCHOOL_FONT_DIR = Path("data/fonts")  # downloaded once (about 3 MB); ignored by git like MNIST in data/
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
            "doodle"),  # doodles twice: the most varied kind
@@ -87,8 +97,10 @@ def densify(points: np.ndarray, step: float) -> np.ndarray:
 
 
 def fonts(group: int) -> list[Path]:
-    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure. FileNotFoundError if one is
-    missing, so a set is never measured smaller than it is."""
+    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure; 2: the schools' models (measured).
+    FileNotFoundError if one is missing, so a set is never measured smaller than it is."""
+    if group == 2:
+        return [school_font(name) for name in SCHOOL_FONTS]
     found = sorted(p for folder in FONT_FOLDERS for p in (FONT_DIR / folder).glob("*.[ot]tf")
                    if any(fnmatch.fnmatchcase(p.stem, f) for f in FONT_FAMILIES[group]))
     missing = [f for f in FONT_FAMILIES[group] if not any(fnmatch.fnmatchcase(p.stem, f) for p in found)]
@@ -96,6 +108,28 @@ def fonts(group: int) -> list[Path]:
         raise FileNotFoundError(f"Handwriting fonts {', '.join(missing)} not in {FONT_DIR}: "
                                 f"apt-get install {FONT_PACKAGES}")
     return found
+
+
+def school_font(name: str) -> Path:
+    """A school model's regular Latin font file, downloaded from its pinned @fontsource npm package once."""
+    path = SCHOOL_FONT_DIR / f"{name}.woff"
+    if not path.exists():
+        import io
+        import tarfile
+        import urllib.request
+
+        version = "5.2.7" if name == "playwrite-de-sas" else "5.3.0"
+        url = f"https://registry.npmjs.org/@fontsource/{name}/-/{name}-{version}.tgz"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                package = tarfile.open(fileobj=io.BytesIO(response.read()), mode="r:gz")
+            data = package.extractfile(f"package/files/{name}-latin-400-normal.woff").read()
+        except (OSError, tarfile.TarError, KeyError, AttributeError) as e:
+            raise FileNotFoundError(f"School handwriting font {name}: could not download {url}: {e}") from e
+        from .checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(path, data)
+    return path
 
 
 @functools.lru_cache(maxsize=None)
@@ -299,7 +333,7 @@ def mnist_redrawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def glyphs(chars: str | list, hands: int, rng: np.random.Generator, group: int):
     """(canvas, char, font name): `hands` hands of each char in each font of the group (0: fitting, with the Hershey
-    fonts; 1: measuring)."""
+    fonts; 1 and 2: measuring)."""
     for font in fonts(group):
         for ch in (c for c in chars if c in font_chars(font)):  # Navilu, a Kannada font, has Latin digits only
             for _ in range(hands):

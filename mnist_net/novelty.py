@@ -34,8 +34,10 @@ METHOD = ("A small detector (five small networks of one hidden layer, averaged) 
           "brush-drawn letters, shapes, scribbles and two-digit numbers; the network itself is unchanged. The threshold "
           "is set on digits alone: 1% of MNIST training digits it never saw score above it.")
 SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out handwriting fonts",
-              "letters": "letters in those fonts", "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
+              "schools": "digits in 53 schools' handwriting models", "letters": "letters in the held-out fonts",
+              "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
+           "schools": "<= 3% flagged, >= 99% read right",
            "non-digits": ">= 85% flagged"}
 # The Model tab's plot: a colour per set, then the threshold (short names: a phone's legend has room for three).
 PLOT_COLOURS = {"MNIST digits": "#1f77b4", "font digits": "#2ca02c", "non-digits": "#d62728", "threshold": "#333333"}
@@ -152,7 +154,7 @@ def histogram_frame(rates: dict, threshold: float):
 
     edges, counts = rates["histogram"]["edges"], rates["histogram"]["counts"]
     rows = []
-    for title, names in zip(PLOT_COLOURS, (["mnist-test"], ["writers"], ["letters", "shapes", "scribbles"])):
+    for title, names in zip(PLOT_COLOURS, (["mnist-test"], ["writers", "schools"], ["letters", "shapes", "scribbles"])):
         summed = np.sum([counts[n] for n in names if n in counts], axis=0)
         rows += [(0.5 * (a + b), 100.0 * c / max(1, summed.sum()), title) for a, b, c in zip(edges, edges[1:], summed)]
     rows += [(threshold, y, "threshold") for y in (0.0, max(r[1] for r in rows))]
