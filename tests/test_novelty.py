@@ -45,6 +45,15 @@ def test_the_threshold_is_set_on_digits_alone():
     assert above == pytest.approx(1 - novelty.DIGIT_QUANTILE, abs=0.002) and caught > 0.9
 
 
+def test_a_character_a_font_lacks_is_not_drawn_as_an_empty_box():
+    navilu = next(f for f in held_out_fonts() if f.stem == "Navilu")  # a Kannada font with Latin digits only
+    assert "7" in drawings.font_chars(navilu) and "A" not in drawings.font_chars(navilu)
+    with pytest.raises(ValueError, match="no glyph for 'A'"):
+        drawings.font_glyph("A", navilu, np.random.default_rng(0))
+    drawn = {(font, ch) for _, ch, font in drawings.glyphs("7A", 1, np.random.default_rng(0), group=1)}
+    assert ("Navilu", "7") in drawn and ("Navilu", "A") not in drawn and ("Kristi", "A") in drawn
+
+
 def test_drawn_digits_pass_and_held_out_letters_and_shapes_are_flagged(app_module, test_set):
     """Guards with a margin under bench/novelty.py's full measurement (README), on drawings never used in fitting."""
     rng = np.random.default_rng(7)
