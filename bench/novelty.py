@@ -6,8 +6,8 @@ Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
 - writers: digits from the held-out Debian handwriting fonts (25 files; mnist_net.drawings.FONT_FAMILIES[1]), their
   centre lines redrawn with the brush in 10 writers' slants and proportions;
-- schools: digits of 53 schools' handwriting models (mnist_net.drawings.SCHOOL_FONTS: 35 countries' and 10 Australian
-  ones), drawn the same way; the fonts are downloaded from npm into data/fonts the first time;
+- schools: digits of 61 fonts of schools' handwriting models (mnist_net.drawings.SCHOOL_FONTS: 36 countries' and 10
+  Australian ones), drawn the same way; the fonts are downloaded from npm into data/fonts the first time;
 - letters: the letters of the held-out Debian fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
 - scribbles: 800 random strokes (seeds not used in fitting).

@@ -1,6 +1,7 @@
 """Drawings made as a visitor makes them on the 280x280 canvas (a round brush, ~28 px strokes), to fit and measure
 the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn with the brush), Hershey's
-single-stroke glyphs in a writer's hand, shapes and scribbles. Needs requirements-train.txt."""
+single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' fonts, downloaded from npm once), shapes
+and scribbles. Needs requirements-train.txt."""
 from __future__ import annotations
 
 import fnmatch
@@ -34,16 +35,16 @@ FONT_PACKAGES = ("fonts-bwht fonts-dkg-handwriting fonts-humor-sans fonts-klee f
                  "fonts-dancingscript fonts-ecolier-court fonts-kaushanscript fonts-kristi fonts-rufscript "
                  "fonts-tomsontalks fonts-sjfonts fonts-yozvox-yozfont-standard-kana fonts-yusei-magic fonts-seto "
                  "fonts-kiloji fonts-navilu")
-# Schools' handwriting models: Google Fonts' Playwrite (35 countries') and Edu (Australian states') fonts, from their
-# npm packages; how people are taught to write digits. Only measured (bench/novelty.py); dotted and guide-line
-# variants are left out.
+# Schools' handwriting models: every Playwrite (36 countries) and Edu (Australian states) family of Google Fonts found
+# as an @fontsource-variable npm package, dotted, guide-line and arrow variants left out: how children are taught to
+# write digits. Only measured (bench/novelty.py).
 SCHOOL_FONTS = tuple(f"playwrite-{c}" for c in (
-    "ar at au-qld au-vic be-wal br ca cl co cu cz de-grund de-sas dk-loopet dk-uloopet es es-deco fr-moderne fr-trad "
-    "hr hr-lijeva hu id ie in is it-moderna it-trad mx ng-modern nl no nz pe pl pt ro sk tz us-modern us-trad vn "
-    "za").split()) + tuple(f"edu-{c}" for c in (
+    "ar at au-nsw au-qld au-sa au-tas au-vic be-vlg be-wal br ca cl co cu cz de-grund de-la de-sas de-va dk-loopet "
+    "dk-uloopet es es-deco fr-moderne fr-trad gb-j gb-s hr hr-lijeva hu id ie in is it-moderna it-trad mx ng-modern "
+    "nl no nz pe pl pt ro sk tz us-modern us-trad vn za").split()) + tuple(f"edu-{c}" for c in (
         "au-vic-wa-nt-hand au-vic-wa-nt-pre nsw-act-cursive nsw-act-foundation qld-beginner qld-hand sa-beginner "
         "sa-hand tas-beginner vic-wa-nt-beginner").split())
-SCHOOL_FONT_DIR = Path("data/fonts")  # downloaded once (about 3 MB); ignored by git like MNIST in data/
+SCHOOL_FONT_DIR = Path(__file__).resolve().parents[1] / "data" / "fonts"  # downloaded once; git ignores data/
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
            "doodle"),  # doodles twice: the most varied kind
@@ -111,24 +112,27 @@ def fonts(group: int) -> list[Path]:
 
 
 def school_font(name: str) -> Path:
-    """A school model's regular Latin font file, downloaded from its pinned @fontsource npm package once."""
-    path = SCHOOL_FONT_DIR / f"{name}.woff"
-    if not path.exists():
-        import io
-        import tarfile
-        import urllib.request
+    """A school model's font file (its default, regular weight), downloaded once from its pinned npm package."""
+    path = SCHOOL_FONT_DIR / f"{name}.woff2"
+    if path.exists():
+        return path
+    import http.client
+    import io
+    import tarfile
+    import urllib.request
+    import zlib
 
-        version = "5.2.7" if name == "playwrite-de-sas" else "5.3.0"
-        url = f"https://registry.npmjs.org/@fontsource/{name}/-/{name}-{version}.tgz"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                package = tarfile.open(fileobj=io.BytesIO(response.read()), mode="r:gz")
-            data = package.extractfile(f"package/files/{name}-latin-400-normal.woff").read()
-        except (OSError, tarfile.TarError, KeyError, AttributeError) as e:
-            raise FileNotFoundError(f"School handwriting font {name}: could not download {url}: {e}") from e
-        from .checkpoint import atomic_write_bytes
+    from .checkpoint import atomic_write_bytes
 
-        atomic_write_bytes(path, data)
+    url = f"https://registry.npmjs.org/@fontsource-variable/{name}/-/{name}-5.3.0.tgz"
+    # Playwrite's packages keep the whole font in one "fallback" file; Edu's split it by script.
+    member = f"package/files/{name}-{'fallback' if name.startswith('playwrite') else 'latin'}-wght-normal.woff2"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, \
+                tarfile.open(fileobj=io.BytesIO(response.read()), mode="r:gz") as package:
+            atomic_write_bytes(path, package.extractfile(member).read())
+    except (OSError, EOFError, zlib.error, http.client.HTTPException, tarfile.TarError, KeyError, AttributeError) as e:
+        raise FileNotFoundError(f"School handwriting font {name}: could not fetch it from {url}: {e}") from e
     return path
 
 
@@ -141,15 +145,20 @@ def font_chars(font: Path) -> frozenset[str]:
     return frozenset(map(chr, TTFont(str(font), fontNumber=0).getBestCmap()))
 
 
-def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
-    """A font's glyph as a pen draws it: its centre line (skeleton), traced with the brush in a writer's slant."""
+def glyph_mask(char: str, font: Path) -> np.ndarray:
+    """A font's glyph as a boolean ink mask, whole: drawn in its own box (tall scripts overflow any fixed square)."""
     if char not in font_chars(font):
         raise ValueError(f"{font.name} has no glyph for {char!r}")
     face = ImageFont.truetype(str(font), 200)
-    left, top, right, bottom = face.getbbox(char)  # the glyph's own box: tall scripts overflow a fixed square
+    left, top, right, bottom = face.getbbox(char)
     image = Image.new("L", (right - left + 20, bottom - top + 20), 0)
     ImageDraw.Draw(image).text((10 - left, 10 - top), char, fill=255, font=face)
-    pts = centre_line(np.asarray(image) > 127)
+    return np.asarray(image) > 127
+
+
+def font_glyph(char: str, font: Path, rng: np.random.Generator) -> np.ndarray:
+    """A font's glyph as a pen draws it: its centre line (skeleton), traced with the brush in a writer's slant."""
+    pts = centre_line(glyph_mask(char, font))
     if len(pts) == 0:
         raise ValueError(f"{font.name} has no glyph for {char!r}")
     slant, aspect = rng.uniform(-0.25, 0.25), rng.uniform(0.85, 1.2)
@@ -335,7 +344,7 @@ def glyphs(chars: str | list, hands: int, rng: np.random.Generator, group: int):
     """(canvas, char, font name): `hands` hands of each char in each font of the group (0: fitting, with the Hershey
     fonts; 1 and 2: measuring)."""
     for font in fonts(group):
-        for ch in (c for c in chars if c in font_chars(font)):  # Navilu, a Kannada font, has Latin digits only
+        for ch in (c for c in chars if c.isdigit() or c in font_chars(font)):  # Navilu has Latin digits only
             for _ in range(hands):
                 yield font_glyph(ch, font, rng), ch, font.stem
     for name in HERSHEY_FONTS if group == 0 else ():

@@ -34,7 +34,7 @@ METHOD = ("A small detector (five small networks of one hidden layer, averaged) 
           "brush-drawn letters, shapes, scribbles and two-digit numbers; the network itself is unchanged. The threshold "
           "is set on digits alone: 1% of MNIST training digits it never saw score above it.")
 SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out handwriting fonts",
-              "schools": "digits in 53 schools' handwriting models", "letters": "letters in the held-out fonts",
+              "schools": "digits in schools' handwriting-model fonts", "letters": "letters in the held-out fonts",
               "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
            "schools": "<= 3% flagged, >= 99% read right",
@@ -102,11 +102,11 @@ def load(weights) -> Detector | None:
     path = detector_path(weights)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("format") != FORMAT or not 1 <= int(saved["heads"]) <= 64:  # another format, or a crafted file
+            return None
         detector = Detector(int(saved["hidden"]), int(saved["heads"]))
         detector.load_state_dict(saved["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
-        return None
-    if saved.get("format") != FORMAT:
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, EOFError, pickle.UnpicklingError):
         return None
     return detector.eval()
 
@@ -213,22 +213,23 @@ def fitting_sets(model: Net, train_images: torch.Tensor, seed: int = 0, log=prin
 def fit_head(digits: torch.Tensor, others: torch.Tensor, calibration: torch.Tensor, seed: int = 0, hidden: int = 64,
              heads: int = HEADS, epochs: int = 20, weight_decay: float = 1e-2, log=print) -> Detector:
     """The detector trained to tell digits from non-digits; its threshold from the calibration digits alone."""
-    detector = Detector(hidden, heads)
+    detector = Detector(hidden, heads=0)
     x = torch.cat([digits, others])
     y = torch.cat([torch.zeros(len(digits)), torch.ones(len(others))])
     detector.mean.copy_(x.mean(0))
     detector.std.copy_(x.std(0).clamp_min(1e-4))
     z = (x - detector.mean) / detector.std
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(len(digits) / len(others)))
-    for k in range(heads):  # each head on its own seed: its initial weights and its batches
-        torch.manual_seed(seed + k)
-        head = detector.heads[k] = _head(hidden)
+    for k in range(heads):  # each head on its own seed (its initial weights, its batches); seeds never shared
+        torch.manual_seed(seed * heads + k)
+        head = _head(hidden)
         opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=weight_decay)
         for _ in range(epochs):
             for idx in torch.randperm(len(x)).split(256):
                 opt.zero_grad()
                 loss_fn(head(z[idx])[:, 0], y[idx]).backward()
                 opt.step()
+        detector.heads.append(head)
     detector.eval()
     with torch.inference_mode():
         detector.threshold.fill_(torch.quantile(detector(calibration), DIGIT_QUANTILE))

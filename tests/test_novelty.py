@@ -27,8 +27,9 @@ def test_the_shipped_detector_loads_safely_and_a_bad_file_is_no_detector(tmp_pat
     weights = tmp_path / "w.pt"
     novelty.detector_path(weights).write_bytes(b"not a detector")
     assert novelty.load(weights) is None
-    torch.save({"format": "other/1", "state_dict": detector.state_dict(), "hidden": 64}, novelty.detector_path(weights))
-    assert novelty.load(weights) is None
+    for bad in ({"format": "other/1", "heads": 5}, {"format": novelty.FORMAT, "heads": 0}):
+        torch.save({"state_dict": detector.state_dict(), "hidden": 64, **bad}, novelty.detector_path(weights))
+        assert novelty.load(weights) is None, bad
     novelty.save(detector, weights)  # written atomically, read back with weights_only=True
     assert torch.equal(novelty.load(weights).threshold, detector.threshold)
 
@@ -52,6 +53,16 @@ def test_a_character_a_font_lacks_is_not_drawn_as_an_empty_box():
         drawings.font_glyph("A", navilu, np.random.default_rng(0))
     drawn = {(font, ch) for _, ch, font in drawings.glyphs("7A", 1, np.random.default_rng(0), group=1)}
     assert ("Navilu", "7") in drawn and ("Navilu", "A") not in drawn and ("Kristi", "A") in drawn
+
+
+def test_a_tall_glyph_is_drawn_whole():
+    try:
+        dkg = next(f for f in drawings.fonts(0) if f.stem == "dkg")  # its f and p overflowed a 300 px square
+    except FileNotFoundError as e:
+        missing(str(e))
+    for ch in "fp7":
+        mask = drawings.glyph_mask(ch, dkg)
+        assert mask.any() and not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()), ch
 
 
 def test_drawn_digits_pass_and_held_out_letters_and_shapes_are_flagged(app_module, test_set):

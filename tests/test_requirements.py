@@ -63,7 +63,8 @@ print("files", " ".join(m.__file__ for n, m in list(sys.modules.items())
     listed = requirement_names("requirements.txt")
     assert needed and needed <= listed, needed - listed
     assert not listed & set(TRAINING_ONLY)
-    assert {"numba", "torchvision", "tqdm", "scikit-image", "hershey-fonts"} <= requirement_names("requirements-train.txt")
+    assert {"numba", "torchvision", "tqdm", "scikit-image", "fonttools", "hershey-fonts"} <= requirement_names(
+        "requirements-train.txt")
 
 
 def test_ci_installs_the_handwriting_fonts_the_detector_is_fitted_and_measured_on():
