@@ -14,7 +14,8 @@ from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError
 from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import summary_text
 from mnist_net.run import Run, RunError
-from mnist_net.training import DEFAULT_RECIPE, RECIPES, History, describe_device, pick_device, prepare, summary_lines
+from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, choose_kernels, describe_device, pick_device, prepare,
+                                 summary_lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,12 +74,12 @@ def main(argv=None) -> int:
             if s["train_subset"] > len(train):
                 raise RunError(f"--train-subset {s['train_subset']} is more than the {len(train)} training images")
             train = train.subset(s["train_subset"])
+        torch.manual_seed(s["seed"])
+        model = run.model()  # a resumed checkpoint's weights must fit the network
     except (RunError, WeightsError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    torch.manual_seed(s["seed"])
-    model = run.model()
     print(summary_text(model))
     if device.type == "cpu":
         from mnist_net.accelerate import accelerate  # numba: CPU training only
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
     print(f"Recipe: {run.recipe}\nDevice: {device_name}; train {len(train)}, test {len(test_labels)} "
           f"images; seed {s['seed']}; {s['epochs']} epochs of batch {s['batch_size']}"
           + ("; deterministic cuDNN kernels" if s["deterministic"] and device.type == "cuda" else ""))
-    model, train = prepare(model, train, device, s["deterministic"])
+    choose_kernels(s["deterministic"])
+    model, train = prepare(model, train, device)
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
     _, test = prepare(model, test_cpu, device)
     try:

@@ -96,19 +96,23 @@ def describe_device(device: torch.device) -> str:
     return f"CPU {name} ({torch.get_num_threads()} threads)"
 
 
-def prepare(model: Net, data: MNISTTensors, device: torch.device,
-            deterministic: bool = False) -> tuple[Net, MNISTTensors]:
+def choose_kernels(deterministic: bool) -> None:
+    """cuDNN's kernel choice for the whole process (a GPU's only; on a CPU it changes nothing).
+
+    By default the fastest kernels, at the price of bit-for-bit reproducibility: cuDNN's benchmark times its
+    kernels in each process and picks per process, and some of them sum in a varying order. deterministic:
+    only kernels that sum in a fixed order, picked by fixed rules rather than by timing, so the same seed
+    gives the same run in every process on the same GPU and software.
+    """
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+
+
+def prepare(model: Net, data: MNISTTensors, device: torch.device) -> tuple[Net, MNISTTensors]:
     """Move model and data to device in channels_last layout, which mkldnn/cudnn run fastest."""
     model = model.to(device, memory_format=torch.channels_last)
-    if device.type == "cuda":
-        if device.index is not None:
-            torch.cuda.set_device(device)  # cuda:N as the current device: streams and CUDA graphs live there
-        # By default the fastest kernels, at the price of bit-for-bit reproducibility: cuDNN's benchmark
-        # times its kernels in each process and picks per process, and some of them sum in a varying order.
-        # deterministic: only kernels that sum in a fixed order, picked by fixed rules rather than by timing,
-        # so the same seed gives the same run in every process on the same GPU and software.
-        torch.backends.cudnn.benchmark = not deterministic
-        torch.backends.cudnn.deterministic = deterministic
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # cuda:N as the current device: streams and CUDA graphs live there
     data = MNISTTensors(data.images.to(device).contiguous(memory_format=torch.channels_last),
                         data.labels.to(device))
     return model, data

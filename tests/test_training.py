@@ -118,8 +118,11 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, data_dir, monkeypa
     elsewhere = tmp_path / "a" / "b" / "another-cwd"
     elsewhere.mkdir(parents=True)
     monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)  # as a process starts; restored after the test
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
     code = train_cli.main(["--resume", last, "--no-progress", "--seed", "5", "--device", "cpu"])
     assert code == 0
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark  # kept through to training
     assert list(elsewhere.iterdir()) == []
     resumed = json.loads(part.with_name("w.metrics.json").read_text())
     assert resumed["epochs_done"] == 2 and resumed["args"]["deterministic"] is True
@@ -165,6 +168,21 @@ def test_resume_trains_with_the_recipe_the_checkpoint_saved(tmp_path, capsys):
     assert "recipe this version cannot rebuild" in err and "mixup" in err and "Traceback" not in err
 
 
+def test_resume_refuses_weights_that_do_not_fit_the_network(tmp_path, data_dir, capsys):
+    from mnist_net.checkpoint import save_weights
+
+    args = {**run_module.SCHEDULE, "data_dir": data_dir, "out": str(tmp_path / "w.pt"), "deterministic": False}
+    p = tmp_path / "w.last.pt"
+    save_weights(Net(), p, metrics={"args": args, "recipe": None},
+                 train_state={k: {} for k in run_module.STATE_KEYS} | {"epoch": 1})
+    checkpoint = torch.load(p, weights_only=True)
+    checkpoint["state_dict"]["block1.conv1.weight"] = torch.zeros(8, 1, 3, 3)  # e.g. from another version
+    torch.save(checkpoint, p)
+    assert train_cli.main(["--resume", str(p), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "different architecture" in err and "Traceback" not in err
+
+
 def test_cli_reports_missing_data_clearly(tmp_path, capsys, monkeypatch):
     import torchvision.datasets.mnist as tvm
 
@@ -204,11 +222,9 @@ def test_cuda_path_selects_and_prepares_devices(train_set):
     model, data = training.prepare(Net(), train_set.subset(256), torch.device("cpu"))
     assert data.images.is_contiguous(memory_format=torch.channels_last)
     assert model.block1.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    if torch.cuda.is_available():  # a GPU run that repeats bit for bit needs both (docs/gpu-runs.md)
-        training.prepare(Net(), train_set.subset(256), torch.device("cuda"), deterministic=True)
-        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-        training.prepare(Net(), train_set.subset(256), torch.device("cuda"))
-        assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+    if torch.cuda.is_available():
+        model, data = training.prepare(Net(), train_set.subset(256), torch.device("cuda"))
+        assert data.images.is_cuda and model.block1.conv1.weight.is_cuda
 
 
 @pytest.mark.parametrize("argv, message", [
