@@ -138,6 +138,8 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
     parts = [Image.fromarray(p) if isinstance(p, np.ndarray) else p for p in parts if p is not None]
     if not parts:
         return None
+    for part in parts:  # before any is decoded: a layer can be as large as a whole image
+        check_size(part.width, part.height)
     base = parts[0].convert("RGBA")
     for layer in parts[1:]:
         layer = layer.convert("RGBA")

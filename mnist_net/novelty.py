@@ -249,6 +249,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None, help="torchvision MNIST root (default: as train.py's)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.seed < 0:
+        p.error(f"--seed must be 0 or more (got {args.seed})")  # numpy's generators take no negative seed
     from .data import DataError, load_mnist
 
     try:

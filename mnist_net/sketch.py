@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .data import MNIST_MEAN, MNIST_STD, normalize_uint8
 
@@ -60,6 +60,8 @@ def _decoded(image: Image.Image) -> Image.Image:
     """image reduced and decoded, or a SketchError saying why the file cannot be used."""
     check_size(image.width, image.height)
     try:
+        if image.getexif().get(0x0112, 1) != 1:  # a photo stored sideways; its EXIF Orientation says how to turn it
+            image = ImageOps.exif_transpose(image)
         image = _reduce(image)
         image.load()
     except (OSError, SyntaxError, ValueError) as e:  # a truncated or corrupt body shows only when decoded
@@ -78,7 +80,7 @@ def _to_array(image) -> np.ndarray:
             arr = np.asarray(image, dtype=np.float64)
             top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
             return (arr / top).astype(np.float32)[..., None]
-        if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        if image.mode not in ("L", "LA", "RGB", "RGBA", "F"):  # "F": floats, read as arrays of floats are
             image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
         arr = np.asarray(image)
     elif isinstance(image, np.ndarray):

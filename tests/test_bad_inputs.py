@@ -119,6 +119,18 @@ def test_truncated_or_oversized_files_give_a_message(app_module, tmp_path):
         assert app_module.saliency(str(path)) is None
 
 
+def test_an_oversized_layer_is_refused_before_it_is_decoded(tmp_path):
+    from mnist_net.inference import image_from_editor
+    from mnist_net.sketch import SketchError
+
+    big = tmp_path / "big.png"
+    Image.new("L", (8200, 8200), 255).save(big)  # 84 KB, 67 million pixels: under Pillow's limit, over ours
+    layer = Image.open(big)
+    with pytest.raises(SketchError, match="images up to 64 million pixels"):
+        image_from_editor({"background": None, "layers": [layer], "composite": None})
+    assert layer.tile  # its pixels were never decoded (composited, they took 5 s and 0.9 GB)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_through_the_real_server(server, tmp_path, name):
     from gradio_client import Client, handle_file

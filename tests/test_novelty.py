@@ -124,6 +124,9 @@ def test_fitting_refuses_missing_weights_with_a_message(tmp_path, capsys):
     assert novelty.main(["--weights", str(tmp_path / "none.pt")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+    with pytest.raises(SystemExit) as stop:  # refused before MNIST is loaded
+        novelty.main(["--weights", str(tmp_path / "none.pt"), "--seed", "-1"])
+    assert stop.value.code == 2 and "--seed must be 0 or more" in capsys.readouterr().err
 
 
 def test_weights_without_a_detector_say_so(app_module, tmp_path, monkeypatch):

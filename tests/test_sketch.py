@@ -121,6 +121,21 @@ def test_sixteen_bit_greyscale():
     assert s is not None and s.pixels.max() > 0.9
 
 
+def test_a_photo_stored_sideways_is_read_as_its_exif_orientation_shows_it(tmp_path):
+    upright = Image.fromarray(255 - thick_digit_canvas())  # an L: which way up it is shows in its pixels
+    stored = tmp_path / "photo.png"
+    exif = Image.Exif()
+    exif[0x0112] = 8  # Orientation: turn 90 degrees anticlockwise to view, as phone cameras write it
+    upright.transpose(Image.Transpose.ROTATE_270).save(stored, exif=exif.tobytes())
+    assert np.array_equal(preprocess(Image.open(stored)).pixels, preprocess(upright).pixels)
+
+
+def test_a_float_image_reads_as_its_eight_bit_version():
+    eight_bit = 255 - thick_digit_canvas()
+    as_float = Image.fromarray(eight_bit.astype(np.float32) / 255.0, mode="F")
+    assert np.allclose(preprocess(as_float).pixels, preprocess(eight_bit).pixels, atol=1e-5)
+
+
 def test_unreadable_input_raises_a_clear_error():
     with pytest.raises(SketchError):
         preprocess("not an image")
