@@ -26,6 +26,10 @@ EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.png"))
 WEIGHTS = served_weights()
 CANVAS = 280       # 10x MNIST's 28 px
 BRUSH_RADIUS = 14  # a 28 px stroke: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
+# MNIST's proportions at 10x, black ink, no layers or transforms; bench/browser_latency.py times this pad alone too.
+SKETCHPAD = dict(label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA", height=300,
+                 canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+                 brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
 # A prediction is a few ms of CPU: one limit shared by every model event (not one each), no more than the cores.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 MODEL_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress": "hidden"}
@@ -141,10 +145,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
         with gr.Tab("Draw", id="draw"):
             with gr.Row():  # the canvas, then the answer in words: where a phone stacks the columns, it is in view
                 with gr.Column(min_width=300):
-                    sketch = gr.Sketchpad(  # MNIST's proportions at 10x, black ink, no layers or transforms
-                        label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA", height=300,
-                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                        brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
+                    sketch = gr.Sketchpad(**SKETCHPAD)
                     sketch.preprocess = checked_before_decoding(sketch.preprocess)  # uploads checked before decoding
                 with gr.Column(min_width=300):
                     status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
@@ -240,7 +241,6 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
         gr.api(fn, api_name=name, api_description=about, concurrency_limit=CONCURRENCY, concurrency_id="model")
 
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
-
 
 if __name__ == "__main__":
     try:

@@ -89,7 +89,7 @@ def floor_demo():
     import app
 
     with gr.Blocks() as demo:
-        sketch = app.sketchpad()
+        sketch = gr.Sketchpad(**app.SKETCHPAD)
         status = gr.Markdown(app.EMPTY_MESSAGE, elem_id="status")
         sketch.change(lambda s: "Prediction: -" if s is not None and s["composite"] is not None
                       and s["composite"][..., 3].any() else app.EMPTY_MESSAGE,

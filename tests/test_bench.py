@@ -64,3 +64,18 @@ def test_cuda_check_runs_on_a_gpu_and_says_plainly_when_there_is_none(data_dir, 
                           env={**os.environ, "MNIST_DATA_DIR": data_dir}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: no CUDA GPU is visible"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_browser_latency_times_the_apps_own_sketchpad_on_its_floor_page(app_module, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import browser_latency
+
+    def sketchpad(demo):
+        return next(b for b in demo.blocks.values() if isinstance(b, gr.Sketchpad))
+
+    floor, shown = sketchpad(browser_latency.floor_demo()), sketchpad(app_module.demo)
+    for setting in ("canvas_size", "fixed_canvas", "layers", "transforms", "type", "image_mode", "height"):
+        assert getattr(floor, setting) == getattr(shown, setting), setting
+    assert floor.brush.default_size == shown.brush.default_size == app_module.BRUSH_RADIUS
