@@ -47,7 +47,7 @@ SCHOOL_FONTS = tuple(f"playwrite-{c}" for c in (
 SCHOOL_FONT_DIR = Path(__file__).resolve().parents[1] / "data" / "fonts"  # downloaded once; git ignores data/
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
-           "doodle"),  # doodles twice: the most varied kind
+           "doodle", "dots"),  # doodles twice: the most varied kind; dots: a tap, a visitor's first stroke
           ("house", "arrow", "diamond", "flower", "cloud", "lightning", "hash", "pentagon"))
 
 
@@ -272,6 +272,8 @@ def shape_strokes(kind: str, rng: np.random.Generator) -> list[np.ndarray]:
             scale, shift = u(0.3, 1.0) / max(np.ptp(pts, 0).max(), 1e-6), rng.uniform(0, 1.5, 2)
             out += [(p - pts.min(0)) * scale + shift for p in part]
         return out
+    if kind == "dots":  # 1 to 3 taps of the brush, one alone half the time
+        return [rng.uniform(0, 1, (1, 2)) for _ in range(1 if u() < 0.5 else int(rng.integers(2, 4)))]
     if kind == "house":
         return [_poly((0, 0.45), (0, 1), (1, 1), (1, 0.45), (0, 0.45), (0.5, 0), (1, 0.45)),
                 _poly((0.4, 1), (0.4, 0.7), (0.6, 0.7), (0.6, 1))]

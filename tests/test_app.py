@@ -303,6 +303,14 @@ def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
     expect(page.locator("#status")).to_contain_text("This doesn't look like a digit. Closest:", timeout=20_000)
     expect(page.locator("#block4-maps img")).to_be_visible()
     save_screenshot(page, tmp_path, "draw-tab-not-a-digit.png")
+
+    # A tap, often a visitor's first stroke: a blob, not a confident 0.
+    page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
+    expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
+    expect(page.locator('#sketchpad button[aria-label="Brush"]')).to_have_class(re.compile("highlight"), timeout=10_000)
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator("#status")).to_contain_text("This doesn't look like a digit. Closest:", timeout=20_000)
     page.close()
 
 
