@@ -149,7 +149,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                     sketch.preprocess = checked_before_decoding(sketch.preprocess)  # uploads checked before decoding
                 with gr.Column(min_width=300):
                     status = gr.Markdown(EMPTY_MESSAGE, elem_id="status", label="Status", show_label=False)
-                    label = gr.Label(num_top_classes=3, label="Prediction (top 3)", elem_id="prediction")
+                    label = gr.Label(num_top_classes=3, label="Softmax: top 3", elem_id="prediction")
             with gr.Row():
                 with gr.Column(min_width=300):
                     show_layers = gr.Checkbox(label="Also show every layer inside each block (conv, ReLU, BN, pool)")
@@ -195,7 +195,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                 frame = novelty.histogram_frame(RATES, float(DETECTOR.threshold))
                 gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
                             color_map=novelty.PLOT_COLOURS, colors_in_legend=list(novelty.PLOT_COLOURS)[:-1],
-                            title="% of each set by novelty; black: threshold")
+                            title="% of each set by novelty (beyond ±30: at ±30); orange: threshold")
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
                 gr.Markdown(f"### Architecture: {sum(r[4] for r in rows):,} trainable parameters (the assignment's "

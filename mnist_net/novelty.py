@@ -39,8 +39,9 @@ SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
            "schools": "<= 3% flagged, >= 99% read right",
            "non-digits": ">= 85% flagged"}
-# The Model tab's plot: a colour per set, then the threshold (short names: a phone's legend has room for three).
-PLOT_COLOURS = {"MNIST digits": "#1f77b4", "font digits": "#2ca02c", "non-digits": "#d62728", "threshold": "#333333"}
+# The Model tab's plot: a colour per set, then the threshold, seen on light and dark themes alike (short names: a
+# phone's legend has room for three).
+PLOT_COLOURS = {"MNIST digits": "#1f77b4", "font digits": "#2ca02c", "non-digits": "#d62728", "threshold": "#ff7f0e"}
 DIGIT_QUANTILE = 0.99  # the threshold: this share of MNIST digits not used in the fit score below it
 HEADS = 5  # averaged: one head's rates on unseen kinds of drawing swing with its seed (docs/novelty.md)
 
