@@ -94,8 +94,11 @@ def load_report(weights: str | Path) -> ModelReport:
     try:  # a weights "path" such as "." or "/" has no file name to put a suffix on: ValueError
         metrics_path = sibling(weights, ".metrics.json")
         metrics = read_json(metrics_path)
-    except (OSError, ValueError) as e:
-        problems.append(f"Training metrics unavailable beside {weights} ({e}). `python train.py` writes them.")
+        training_summary(metrics), curve_frames(metrics["history"])  # what the Model tab reads, all there
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        metrics = None
+        problems.append(f"Training metrics unavailable beside {weights} ({type(e).__name__}: {e}). "
+                        "`python train.py` writes them.")
     try:
         eval_path, sprite_path = artifact_paths(weights, weights.parent)
         evaluation = read_json(eval_path)

@@ -123,6 +123,20 @@ def test_model_report_of_a_folder_lists_problems_instead_of_failing(weights):
     assert report.metrics is None and report.evaluation is None and len(report.problems) == 2
 
 
+def test_a_metrics_file_missing_fields_is_a_listed_problem(tmp_path):
+    import json
+
+    from mnist_net.report import load_report
+
+    weights = tmp_path / "w.pt"
+    metrics = json.loads((ROOT / "weights" / "mnist_net.metrics.json").read_text())
+    del metrics["recipe"]  # e.g. written by hand, or by another program
+    (tmp_path / "w.metrics.json").write_text(json.dumps(metrics))
+    report = load_report(weights)
+    assert report.metrics is None and "Training metrics unavailable" in report.problems[0]
+    assert "recipe" in report.problems[0]
+
+
 def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, data_dir):
     # An untrained net (a quick try's weights are as bad) misses ~9,000 digits: a gallery of all of them made
     # the app take 25 s to start, 1.2 GB and ~9,000 cached files.
