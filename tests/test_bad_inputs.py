@@ -76,7 +76,7 @@ CASES = {
     "20000x10000 1-bit image (200 million pixels)": (lambda: Image.new("1", (20000, 10000), 1), MESSAGE,
                                                      "images up to 64 million pixels"),
     "16-bit greyscale PNG": (sixteen_bit, PREDICTION, "Prediction: **1**"),
-    "single dot": (single_dot, PREDICTION, "Prediction"),
+    "single dot": (single_dot, PREDICTION, "This doesn't look like a digit."),  # a tap: read, and flagged
     "canvas covered in scribbles": (scribbles, PREDICTION, "This doesn't look like a digit."),
 }
 
