@@ -35,7 +35,7 @@ from bench_args import count  # noqa: E402  (same folder)
 DIGIT_SETS = ("mnist-test", "writers", "schools")
 
 
-def sets(data_dir: str, seed: int = 1):
+def sets(data_dir: str | None, seed: int = 1):
     """{set name: generator of (canvas, label, source)}; label is the digit for the digit sets."""
     from mnist_net.data import load_raw
 
@@ -75,7 +75,6 @@ def main(argv=None) -> int:
                         "tab shows them; with --server, measure an app serving those weights")
     p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
     args = p.parse_args(argv)
-    data_dir = args.data_dir or os.environ.get("MNIST_DATA_DIR") or "data"
     try:  # before minutes of drawing: Debian's fonts are installed, the schools' can be downloaded
         d.fonts(1), d.fonts(2)
     except FileNotFoundError as e:
@@ -83,7 +82,7 @@ def main(argv=None) -> int:
     classify = classifier(args.server)
     results, scores = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, drawings in sets(data_dir).items():
+        for name, drawings in sets(args.data_dir).items():
             t0, rows = time.time(), []
             for i, (canvas, label, source) in enumerate(drawings):
                 if args.limit and i >= args.limit:

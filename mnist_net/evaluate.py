@@ -15,7 +15,7 @@ from PIL import Image
 from .artifacts import artifact_paths, write_json
 from .checkpoint import DEFAULT_WEIGHTS, WeightsError, atomic_write_bytes, load_model
 from .data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
-from .training import EvalResult, predictions, prepare
+from .training import EvalResult, log_probabilities, prepare
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -42,7 +42,7 @@ def run(weights=None, data_dir=None, test: MNISTTensors | None = None) -> tuple[
     # channels_last halves the time of this pass on CPU (1.6 s -> 0.8 s for 10k here), and batches of
     # 500 keep block 1's activations closer to cache size than 1000 (0.8 -> 0.6 s).
     model, test_cl = prepare(load_model(weights), test, torch.device("cpu"))
-    log_probs = predictions(model, test_cl, batch_size=500, log=True)
+    log_probs = log_probabilities(model, test_cl, batch_size=500)
     probs = log_probs.exp()
     # From the log-probabilities: a badly wrong digit's probability underflows to 0 once exponentiated.
     loss = F.nll_loss(log_probs, test.labels, reduction="sum").item() / len(test)

@@ -134,13 +134,12 @@ def evaluate(model: Net, data: MNISTTensors, batch_size: int = 1000) -> EvalResu
 
 
 @torch.inference_mode()
-def predictions(model: Net, data: MNISTTensors, batch_size: int = 1000, log: bool = False) -> torch.Tensor:
-    """N x 10 probabilities for every sample of data (log: log-probabilities, which never underflow to 0)."""
+def log_probabilities(model: Net, data: MNISTTensors, batch_size: int = 1000) -> torch.Tensor:
+    """N x 10 log-probabilities for every sample of data (logs never underflow to 0)."""
     was_training = model.training
     model.eval()
     try:
-        log_probs = torch.cat([model(x) for x, _ in batches(data, batch_size, shuffle=False)])
-        return log_probs if log else log_probs.exp()
+        return torch.cat([model(x) for x, _ in batches(data, batch_size, shuffle=False)])
     finally:
         model.train(was_training)
 
