@@ -127,7 +127,7 @@ def build_model(ckpt: dict, path: str | os.PathLike = "<checkpoint>") -> Net:
     try:
         config = ModelConfig(**ckpt.get("config", {}))
         model = Net(**config.to_dict())
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: sizes torch cannot build, e.g. -1 classes
         raise WeightsError(f"{path} has an unusable model config {ckpt.get('config')!r} ({e}). "
                            f"{_fix(Path(path))}") from None
     try:

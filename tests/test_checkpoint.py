@@ -61,6 +61,13 @@ def test_wrong_architecture(tmp_path):
     _expect(p, "different architecture")
 
 
+def test_a_config_torch_cannot_build(tmp_path):
+    p = tmp_path / "negative.pt"
+    torch.save({"format": checkpoint.FORMAT, "config": {"dropout": 0.1, "num_classes": -1},
+                "state_dict": Net().state_dict(), "metrics": {}}, p)
+    _expect(p, "unusable model config")
+
+
 def test_wrong_type(tmp_path):
     p = tmp_path / "list.pt"
     torch.save([1, 2, 3], p)
