@@ -60,8 +60,7 @@ def _decoded(image: Image.Image) -> Image.Image:
     """image reduced and decoded, or a SketchError saying why the file cannot be used."""
     check_size(image.width, image.height)
     try:
-        if image.getexif().get(0x0112, 1) != 1:  # a photo stored sideways; its EXIF Orientation says how to turn it
-            image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # a photo stored sideways, as its EXIF says to turn it
         image = _reduce(image)
         image.load()
     except (OSError, SyntaxError, ValueError) as e:  # a truncated or corrupt body shows only when decoded
@@ -80,7 +79,7 @@ def _to_array(image) -> np.ndarray:
             arr = np.asarray(image, dtype=np.float64)
             top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
             return (arr / top).astype(np.float32)[..., None]
-        if image.mode not in ("L", "LA", "RGB", "RGBA", "F"):  # "F": floats, read as arrays of floats are
+        if image.mode not in ("L", "LA", "RGB", "RGBA", "F"):  # "F": 32-bit floats, read as they are
             image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
         arr = np.asarray(image)
     elif isinstance(image, np.ndarray):
