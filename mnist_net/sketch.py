@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .data import MNIST_MEAN, MNIST_STD, normalize_uint8
@@ -15,6 +16,10 @@ CENTRE = 14.0     # ... with its centre of mass at pixel (14, 14) (the mean over
 MAX_SIDE = 512    # larger inputs are downscaled first so every request takes bounded time
 MAX_PIXELS = 64_000_000  # an 8000x8000 photo; larger files are refused before they are decoded
 INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bounding box
+# Strokes thinner than this at the 28x28 scale (px; the 5th percentile of MNIST's training digits) are thickened to
+# it: a thin pen's line, scaled into the 20 px box, is a faint hairline unlike any MNIST stroke, and is misread.
+STROKE_FLOOR = 1.8
+WORK = 4  # thickening is done at 4x the 28x28 scale: fine enough for the floor, coarse enough to average away specks
 # Share of see-through pixels from which alpha, not colour, is read as the ink. A screenshot's rounded
 # corners are ~1% of it; strokes on a transparent layer leave far more than this even when cropped tight.
 SEE_THROUGH = 0.10
@@ -173,6 +178,28 @@ def ink_map(image) -> np.ndarray:
     return np.clip((ink - paper) / max(1.0 - paper, 1e-3), 0.0, 1.0).astype(np.float32)
 
 
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a boolean ink mask, in its pixels: area over half the outline (2 x area / edge pixels)."""
+    padded = np.pad(mask, 1)
+    inner = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return 2.0 * float(mask.sum()) / max(int((mask & ~inner).sum()), 1)
+
+
+def _thicken_thin(crop: np.ndarray) -> np.ndarray:
+    """The cropped ink, its strokes thickened to STROKE_FLOOR (at the 28x28 scale) and inked fully if thinner."""
+    scale = BOX / max(crop.shape)
+    width = stroke_width(crop > 0.5 * crop.max()) * scale
+    grow = 2 * round((STROKE_FLOOR - width) * WORK / 2) + 1  # an odd max filter widens strokes by grow - 1 px
+    if grow <= 1:
+        return crop
+    factor = WORK * scale
+    size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+    work = torch.from_numpy(np.array(Image.fromarray(crop).resize(
+        size, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BILINEAR), dtype=np.float32))
+    work = F.pad(work / work.max().clamp_min(1e-6), [grow // 2] * 4)  # full ink, as MNIST's; room to widen
+    return F.max_pool2d(work[None], grow, stride=1, padding=grow // 2)[0].numpy()
+
+
 def preprocess(image) -> Sketch | None:
     """MNIST-style 28x28 input for any sketch or image; None when there is no ink (blank canvas)."""
     if image is None:
@@ -182,7 +209,7 @@ def preprocess(image) -> Sketch | None:
     if ink.max(initial=0.0) < 0.3 or not mask.any():
         return None
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = _thicken_thin(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
     h, w = crop.shape
     scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
