@@ -1,6 +1,6 @@
 """The not-a-digit detector's rates on drawings it was not fitted on, through the app's /classify.
 
-    python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write] [--by-source]
+    python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write] [--by-source] [--pen]
 
 Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
@@ -11,6 +11,7 @@ Sets (none used in fitting: mnist_net/drawings.py says what was):
 - letters: the letters of the held-out Debian fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
 - scribbles: 800 random strokes (seeds not used in fitting).
+--pen draws all but mnist-test with a pen 2-8 px wide instead of the app's brush: images written with a pen.
 Each drawing is a PNG file, sent as `client.predict(handle_file(path), api_name="/classify")` with --server, else to
 the same handler in-process. --write saves the rates and score histograms beside the weights (the Model tab shows them).
 Needs Debian's handwriting fonts (apt-get install them as mnist_net.drawings.FONT_PACKAGES lists) and, the first
@@ -74,7 +75,12 @@ def main(argv=None) -> int:
                    help="save the rates beside the app's weights ($MNIST_NET_WEIGHTS, else the shipped ones): the Model "
                         "tab shows them; with --server, measure an app serving those weights")
     p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
+    p.add_argument("--pen", action="store_true", help="draw with a pen 2-8 px wide, not the app's ~28 px brush")
     args = p.parse_args(argv)
+    if args.pen and args.write:
+        p.error("--write saves the brush's rates, which the Model tab shows: run --pen without it")
+    if args.pen:
+        d.STROKE = (2.0, 8.0)
     try:  # before minutes of drawing: Debian's fonts are installed, the schools' can be downloaded
         d.fonts(1), d.fonts(2)
     except FileNotFoundError as e:

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 CANVAS = 280
 BRUSH = 28  # the app's brush: radius 14
+STROKE = (0.8 * BRUSH, 1.2 * BRUSH)  # widths drawn, px; bench/novelty.py --pen sets a pen's
 # Letters a reader would take for a digit (0/O, 1/I/l, 2/Z, 5/S, 8/B, 6/G/b, 9/g/q, 7/T, ...): not non-digits.
 DIGIT_LIKE = set("OoQDIiljJZzSsBGbgqTt")
 LETTERS = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in DIGIT_LIKE]
@@ -61,7 +62,7 @@ def brush_canvas(strokes: list[np.ndarray], rng: np.random.Generator, brush: flo
     scale = size / span
     offset = rng.uniform(BRUSH, CANVAS - BRUSH - (hi - lo) * scale, size=2) if ((hi - lo) * scale < CANVAS - 2 * BRUSH).all() \
         else np.full(2, BRUSH)
-    width = brush or rng.uniform(0.8, 1.2) * BRUSH
+    width = brush or rng.uniform(*STROKE)
     image = Image.new("L", (CANVAS, CANVAS), 255)
     draw = ImageDraw.Draw(image)
     r = width / 2
