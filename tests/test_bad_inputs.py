@@ -68,7 +68,7 @@ CASES = {
     "fully transparent RGBA": (lambda: Image.new("RGBA", (280, 280), (0, 0, 0, 0)), MESSAGE, "Draw a digit"),
     "1x1 image": (lambda: Image.new("L", (1, 1), 0), MESSAGE, "Draw a digit"),
     "6000x6000 image": (huge, PREDICTION, "Prediction: **1**"),
-    "colour photo-like RGB": (photo_like, PREDICTION, "Prediction"),
+    "colour photo-like RGB": (photo_like, PREDICTION, "This doesn't look like a digit."),  # colour blotches
     "6000x6000 1-bit image": (huge_one_bit, PREDICTION, "Prediction: **1**"),
     "6000x6000 palette image": (huge_palette, PREDICTION, "Prediction: **1**"),
     "8200x8000 image (over 64 million pixels)": (too_many_pixels, MESSAGE, "images up to 64 million pixels"),
