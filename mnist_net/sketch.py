@@ -1,6 +1,7 @@
 """Turn any drawing or image into the network's 28x28 input, the way MNIST itself was made."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bo
 # Strokes thinner than this at the 28x28 scale (px; the 5th percentile of MNIST's training digits) are thickened to
 # it: a thin pen's line, scaled into the 20 px box, is a faint hairline unlike any MNIST stroke, and is misread.
 STROKE_FLOOR = 1.8
-WORK = 4  # thickening is done at 4x the 28x28 scale: fine enough for the floor, coarse enough to average away specks
+WORK = 4  # thin strokes are widened at 4x the 28x28 scale: steps of half a pixel there
 # Share of see-through pixels from which alpha, not colour, is read as the ink. A screenshot's rounded
 # corners are ~1% of it; strokes on a transparent layer leave far more than this even when cropped tight.
 SEE_THROUGH = 0.10
@@ -186,17 +187,21 @@ def stroke_width(mask: np.ndarray) -> float:
 
 
 def _thicken_thin(crop: np.ndarray) -> np.ndarray:
-    """The cropped ink, its strokes thickened to STROKE_FLOOR (at the 28x28 scale) and inked fully if thinner."""
+    """The cropped ink as it is, or, if its strokes are thinner than STROKE_FLOOR (at the 28x28 scale), the strokes
+    alone, fully inked as MNIST's are, and widened to at least the floor."""
+    peak = float(np.percentile(crop[crop > INK_THRESHOLD], 95))  # the ink's level: one dark speck is not it
+    strokes = crop > 0.5 * peak
     scale = BOX / max(crop.shape)
-    width = stroke_width(crop > 0.5 * crop.max()) * scale
-    grow = 2 * round((STROKE_FLOOR - width) * WORK / 2) + 1  # an odd max filter widens strokes by grow - 1 px
-    if grow <= 1:
+    width = stroke_width(strokes) * scale
+    if width >= STROKE_FLOOR:
         return crop
+    ink = np.where(strokes, np.minimum(crop / peak, 1.0), 0.0).astype(np.float32)  # paper's shading is not widened
     factor = WORK * scale
     size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
-    work = torch.from_numpy(np.array(Image.fromarray(crop).resize(
+    work = torch.from_numpy(np.array(Image.fromarray(ink).resize(
         size, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BILINEAR), dtype=np.float32))
-    work = F.pad(work / work.max().clamp_min(1e-6), [grow // 2] * 4)  # full ink, as MNIST's; room to widen
+    grow = 2 * math.ceil((STROKE_FLOOR - width) * WORK / 2) + 1  # an odd max filter widens strokes by grow - 1 px
+    work = F.pad(work, [grow // 2] * 4)  # room for the outermost strokes to widen
     return F.max_pool2d(work[None], grow, stride=1, padding=grow // 2)[0].numpy()
 
 

@@ -179,25 +179,34 @@ def test_the_stroke_floor_is_where_mnists_thinnest_twentieth_begins(train_set):
 
 
 def test_a_digit_written_with_a_pen_is_read_as_one_drawn_with_the_brush(test_set, monkeypatch):
-    """A 2 px pen on the 280 px canvas is a hairline in the 20 px box: thickened to the floor, it reads as the brush
-    does (unthickened, the shipped network read 95 of these 200 right)."""
+    """A 2 px pen on the 280 px canvas is a hairline in the 20 px box: widened to the floor, it reads as the brush
+    does, on a clean canvas and photographed on unevenly lit, grainy paper. Unwidened, the shipped network read 95
+    of the 200 pen drawings right; widened with the paper's shading, 98 of the photographed ones."""
     import torch
 
     from mnist_net import drawings
     from mnist_net.checkpoint import load_model
 
+    def photographed(canvas, rng):  # paper ~237 and ink ~20, light falling off 20% to the left, grain
+        c = canvas.astype(np.float32) * 0.85 + 20
+        c *= 1 - 0.2 * np.linspace(1, 0, c.shape[1])[None, :] ** 2
+        return np.clip(c + rng.normal(0, 4, c.shape), 0, 255).astype(np.uint8)
+
     model = load_model().eval()
     raw = (test_set.images[:200, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     right = {}
-    for stroke in ((2.0, 2.0), drawings.STROKE):  # a pen's, the app's brush
+    for tool, stroke in (("pen", (2.0, 2.0)), ("brush", drawings.STROKE)):
         monkeypatch.setattr(drawings, "STROKE", stroke)
-        rng, right[stroke] = np.random.default_rng(0), 0
-        for digit, label in zip(raw, test_set.labels[:200]):
-            sketch = preprocess(drawings.mnist_redrawn(digit, rng))
-            with torch.inference_mode():
-                right[stroke] += int(model(sketch.tensor).argmax()) == int(label)
-    pen, brush = right.values()
-    assert pen >= 190 and pen >= brush - 4, right
+        for photo in (False, True):
+            rng, key = np.random.default_rng(0), (tool, photo)
+            right[key] = 0
+            for digit, label in zip(raw, test_set.labels[:200]):
+                canvas = drawings.mnist_redrawn(digit, rng)
+                with torch.inference_mode():
+                    logits = model(preprocess(photographed(canvas, rng) if photo else canvas).tensor)
+                right[key] += int(logits.argmax()) == int(label)
+    assert right["pen", False] >= 190, right
+    assert all(right["pen", photo] >= right["brush", photo] - 4 for photo in (False, True)), right
 
 
 def test_strokes_at_or_above_the_floor_are_left_as_they_are():
@@ -205,8 +214,20 @@ def test_strokes_at_or_above_the_floor_are_left_as_they_are():
 
     crop = (255 - thick_digit_canvas()[40:560, 600:860]).astype(np.float32) / 255
     assert _thicken_thin(crop) is crop
-    # Just under the floor: nothing to widen (a 1 px max filter crashed Pillow 12.3's process with SIGFPE).
-    line = np.zeros((200, 200), np.float32)
-    line[:, 100:118] = 1.0  # its ends count as edge too: 1.67 px at the 28x28 scale
-    assert STROKE_FLOOR - 0.2 < stroke_width(line > 0.5) * 20 / 200 < STROKE_FLOOR
-    assert _thicken_thin(line).shape == line.shape
+
+
+def test_one_dark_speck_does_not_make_a_grey_digit_thin():
+    """The ink's level is its 95th percentile, not its darkest pixel: measured against one black dot, a pencil-grey 7
+    was all 'thinner than half the peak', and widened by 2 px."""
+    from PIL import ImageDraw
+
+    def seven(dot: bool) -> np.ndarray:
+        image = Image.new("L", (280, 280), 255)
+        draw = ImageDraw.Draw(image)
+        draw.line([(60, 50), (220, 50), (110, 240)], fill=150, width=26, joint="curve")
+        if dot:
+            draw.ellipse([228, 228, 232, 232], fill=0)
+        return np.asarray(image)
+
+    plain, specked = preprocess(seven(False)).pixels, preprocess(seven(True)).pixels
+    assert abs(specked.sum() / plain.sum() - 1) < 0.1, (plain.sum(), specked.sum())
