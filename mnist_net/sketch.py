@@ -186,6 +186,15 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(mask.sum()) / max(int((mask & ~inner).sum()), 1)
 
 
+def _scaled(ink: np.ndarray, side: float) -> np.ndarray:
+    """ink resized so that its longer side is `side` px. PIL's resize filters the whole footprint when shrinking, i.e.
+    it anti-aliases like MNIST's pipeline."""
+    scale = side / max(ink.shape)
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    return np.array(Image.fromarray(ink).resize(size, resample), dtype=np.float32)
+
+
 def _thicken_thin(crop: np.ndarray) -> np.ndarray:
     """The cropped ink as it is, or, if its strokes are thinner than STROKE_FLOOR (at the 28x28 scale), the strokes
     alone, fully inked as MNIST's are, and widened to at least the floor."""
@@ -196,10 +205,7 @@ def _thicken_thin(crop: np.ndarray) -> np.ndarray:
     if width >= STROKE_FLOOR:
         return crop
     ink = np.where(strokes, np.minimum(crop / peak, 1.0), 0.0).astype(np.float32)  # paper's shading is not widened
-    factor = WORK * scale
-    size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
-    work = torch.from_numpy(np.array(Image.fromarray(ink).resize(
-        size, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BILINEAR), dtype=np.float32))
+    work = torch.from_numpy(_scaled(ink, WORK * BOX))
     grow = 2 * math.ceil((STROKE_FLOOR - width) * WORK / 2) + 1  # an odd max filter widens strokes by grow - 1 px
     work = F.pad(work, [grow // 2] * 4)  # room for the outermost strokes to widen
     return F.max_pool2d(work[None], grow, stride=1, padding=grow // 2)[0].numpy()
@@ -215,13 +221,8 @@ def preprocess(image) -> Sketch | None:
         return None
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     crop = _thicken_thin(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
-    h, w = crop.shape
-    scale = BOX / max(h, w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    # PIL's resize filters the whole footprint when shrinking, i.e. it anti-aliases like MNIST's pipeline.
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(crop).resize((new_w, new_h), resample), dtype=np.float32)
-    small = np.clip(small, 0.0, 1.0)
+    small = np.clip(_scaled(crop, BOX), 0.0, 1.0)
+    new_h, new_w = small.shape
     total = small.sum()
     if total <= 0:
         return None
