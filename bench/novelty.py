@@ -34,6 +34,7 @@ from mnist_net import drawings as d  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
 DIGIT_SETS = ("mnist-test", "writers", "schools")
+FONT_SETS = ("writers", "schools")
 
 
 def sets(data_dir: str | None, seed: int = 1):
@@ -50,6 +51,15 @@ def sets(data_dir: str | None, seed: int = 1):
         "shapes": ((d.shape(k, rng[3]), k, k) for k in d.SHAPES[1] for _ in range(60)),
         "scribbles": ((d.scribble(rng[4]), "scribble", "scribble") for _ in range(800)),
     }
+
+
+def font_interval(kept: list, n: int = 10_000) -> np.ndarray:
+    """95% interval of a font set's read-right rate over 'which fonts': whole fonts resampled (a font's hands share its
+    style, so they are not independent drawings)."""
+    fonts = sorted({r[3] for r in kept})
+    per = np.array([[sum(r[1] == r[2] for r in kept if r[3] == f), sum(r[3] == f for r in kept)] for f in fonts])
+    right, total = per[np.random.default_rng(0).integers(0, len(fonts), (n, len(fonts)))].sum(1).T
+    return np.percentile(right / total, [2.5, 97.5])
 
 
 def classifier(server: str | None):
@@ -105,6 +115,8 @@ def main(argv=None) -> int:
             if name in DIGIT_SETS:
                 kept = [r for r in rows if r[0]]
                 res["read_right"] = float(np.mean([r[1] == r[2] for r in kept])) if kept else 0.0
+            interval = " (95% over fonts: {:.2%}-{:.2%})".format(*font_interval(kept)) \
+                if name in FONT_SETS and kept else ""
             results[name], scores[name] = res, [r[4] for r in rows]
             if args.by_source:
                 for key in sorted({r[3] for r in rows} | ({str(r[2]) for r in rows} if name == "letters" else set())):
@@ -114,6 +126,7 @@ def main(argv=None) -> int:
                           + (f", {np.mean([r[1] == r[2] for r in kept]):6.1%} of the rest read right" if kept else ""))
             print(f"{name:>10}: {res['n']:>6,} drawings, {res['flagged']:6.1%} flagged"
                   + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res else "")
+                  + interval
                   + f"  ({time.time() - t0:.0f} s)", flush=True)
     others = [results[n] for n in results if n not in DIGIT_SETS]
     caught = sum(r["flagged"] * r["n"] for r in others) / sum(r["n"] for r in others)
