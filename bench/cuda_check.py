@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.checkpoint import save_weights  # noqa: E402
 from mnist_net.data import DataError, default_data_dir, load_mnist, num_batches  # noqa: E402
 from mnist_net.model import Net  # noqa: E402
-from mnist_net.training import (RECIPES, batch_loss, graphed_step, make_optimizer, prepare,  # noqa: E402
-                                train_epoch)
+from mnist_net.training import (RECIPES, batch_loss, choose_kernels, graphed_step, make_optimizer,  # noqa: E402
+                                prepare, train_epoch)
 from bench_args import count  # noqa: E402  (same folder)
 
 BATCH = 128
@@ -89,8 +89,8 @@ def main() -> int:
         p.error(f"--steps: at most {len(train) // BATCH} (full batches of {BATCH} in the training set)")
 
     # 1. Same result. cuDNN limited to deterministic kernels here, so the spread of eager vs eager is 0 and
-    # any difference of the graph's is its own; train.py does not limit it (see mnist_net.training.prepare).
-    torch.backends.cudnn.deterministic = True
+    # any difference of the graph's is its own; train.py does not limit it (see mnist_net.training.choose_kernels).
+    choose_kernels(deterministic=True)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))
     indices = [order[i * BATCH:(i + 1) * BATCH].to(device) for i in range(args.steps)]
     aug = torch.Generator(device=device).manual_seed(2)
@@ -111,7 +111,7 @@ def main() -> int:
         return 1
     moved, _ = largest_difference(start[0], state_g)
     print(f"graph run moved the weights by up to {moved:.3g} (0 would mean it did not train)")
-    torch.backends.cudnn.deterministic = False  # timed as train.py runs
+    choose_kernels(deterministic=False)  # timed as train.py runs: cuDNN's benchmark picks the kernels
 
     # 2. Speed: whole epochs, eager and graphed alternating. Each mode has its own model and optimizer: an
     # eager step drops the .grad tensors that the graph's replays write into.
