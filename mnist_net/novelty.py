@@ -163,9 +163,12 @@ def histogram_frame(rates: dict, threshold: float):
 
 
 def read_rates(weights) -> dict | None:
+    """The rates bench/novelty.py measured for these weights; None if there are none, or not in the form it writes."""
     try:
-        return read_json(rates_path(weights))
-    except (OSError, ValueError):
+        rates = read_json(rates_path(weights))
+        rates_table(rates), histogram_frame(rates, 0.0)  # what the Model tab reads, all there
+        return rates
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

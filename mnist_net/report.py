@@ -102,14 +102,15 @@ def load_report(weights: str | Path) -> ModelReport:
     try:
         eval_path, sprite_path = artifact_paths(weights, weights.parent)
         evaluation = read_json(eval_path)
+        evaluation["line"], evaluation["confusion_matrix"], evaluation["total"] - evaluation["correct"]  # all there
         sprite = np.asarray(Image.open(sprite_path).convert("L"))
         cols, cell = evaluation["sprite"]["columns"], evaluation["sprite"]["cell"]
         for k, rec in enumerate(evaluation["misclassified"]):
             r, c = divmod(k, cols)
             wrong.append(Misclassified(rec["index"], rec["label"], rec["predicted"], rec["confidence"],
                                        sprite[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]))
-    except (OSError, ValueError, KeyError) as e:
-        evaluation = None
-        problems.append(f"Test-set evaluation unavailable ({e}). "
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        evaluation, wrong = None, []
+        problems.append(f"Test-set evaluation unavailable ({type(e).__name__}: {e}). "
                         f"`python -m mnist_net.evaluate --weights {weights} --artifacts {weights.parent}` writes it.")
     return ModelReport(metrics, evaluation, wrong, problems)

@@ -137,6 +137,25 @@ def test_a_metrics_file_missing_fields_is_a_listed_problem(tmp_path):
     assert "recipe" in report.problems[0]
 
 
+def test_the_app_starts_when_the_files_beside_its_weights_are_valid_json_of_another_shape(tmp_path):
+    # Written by hand or by another program: a KeyError or TypeError at import stopped the app from starting.
+    import json
+    import shutil
+
+    for f in (ROOT / "weights").glob("mnist_net.*"):
+        shutil.copy(f, tmp_path / f.name)
+    evaluation = json.loads((tmp_path / "mnist_net.eval.json").read_text())
+    del evaluation["line"]
+    (tmp_path / "mnist_net.eval.json").write_text(json.dumps(evaluation))
+    (tmp_path / "mnist_net.novelty.json").write_text(json.dumps({"sets": [1, 2], "histogram": None}))
+    probe = "import json, app; print(json.dumps([app.REPORT.problems, app.RATES, len(app.GALLERY), app.MODEL is None]))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True,
+                         env={**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "mnist_net.pt")}).stdout
+    problems, rates, gallery, no_model = json.loads(out.strip().splitlines()[-1])
+    assert len(problems) == 1 and "Test-set evaluation unavailable (KeyError: 'line')" in problems[0]
+    assert rates is None and gallery == 0 and not no_model
+
+
 def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, data_dir):
     # An untrained net (a quick try's weights are as bad) misses ~9,000 digits: a gallery of all of them made
     # the app take 25 s to start, 1.2 GB and ~9,000 cached files.
