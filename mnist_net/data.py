@@ -128,12 +128,11 @@ def random_affine(x: torch.Tensor, max_degrees: float, max_shift: float,
     tx, ty = rand[:, 1] * max_shift * 2 / x.shape[-1], rand[:, 2] * max_shift * 2 / x.shape[-2]
     cos, sin = torch.cos(theta), torch.sin(theta)
     mat = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    if max_shear or max_scale:  # drawn only when asked, so older recipes' runs repeat bit for bit
-        more = _uniform((b, 2), generator, x) * 2 - 1
-        shear = torch.tan(more[:, 0] * math.radians(max_shear))
-        zoom = 1 / (1 + more[:, 1] * max_scale)  # the grid maps output to input: 1/s draws the digit s times larger
-        mat[:, :, :2] = mat[:, :, :2] * zoom[:, None, None]
-        mat[:, :, 1] = mat[:, :, 1] + shear[:, None] * mat[:, :, 0]
+    more = _uniform((b, 2), generator, x) * 2 - 1
+    shear = torch.tan(more[:, 0] * math.radians(max_shear))
+    zoom = 1 / (1 + more[:, 1] * max_scale)  # the grid maps output to input: 1/s draws the digit s times larger
+    mat[:, :, :2] = mat[:, :, :2] * zoom[:, None, None]
+    mat[:, :, 1] = mat[:, :, 1] + shear[:, None] * mat[:, :, 0]
     grid = F.affine_grid(mat, list(x.shape), align_corners=False)
     # Background is the normalised value of a black pixel, not 0 (which would be grey).
     background = -MNIST_MEAN / MNIST_STD
