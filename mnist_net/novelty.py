@@ -10,7 +10,6 @@ or redrawn with the brush, score above it. Fit: `python -m mnist_net.novelty`; m
 from __future__ import annotations
 
 import argparse
-import io
 import pickle
 import sys
 import time
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from .artifacts import read_json, sibling, write_json
-from .checkpoint import DEFAULT_WEIGHTS, WeightsError, atomic_write_bytes, load_model
+from .checkpoint import DEFAULT_WEIGHTS, WeightsError, atomic_torch_save, load_model
 from .model import Net
 
 SUFFIX = ".detector.pt"
@@ -88,11 +87,9 @@ def rates_path(weights) -> Path:
 
 
 def save(detector: Detector, weights) -> Path:
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "state_dict": detector.state_dict(),
-                "hidden": detector.heads[0][0].out_features, "heads": len(detector.heads)}, buf)
     path = detector_path(weights)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_torch_save({"format": FORMAT, "state_dict": detector.state_dict(),
+                       "hidden": detector.heads[0][0].out_features, "heads": len(detector.heads)}, path)
     rates_path(weights).unlink(missing_ok=True)  # rates measured with another detector
     return path
 
