@@ -15,6 +15,7 @@ import gradio as gr  # noqa: E402
 from mnist_net.checkpoint import WeightsError, load_model, served_weights  # noqa: E402
 from mnist_net.explain import conv1_kernels, one_by_one_mixing  # noqa: E402
 from mnist_net import novelty  # noqa: E402
+from mnist_net.drawings import BRUSH, CANVAS  # noqa: E402
 from mnist_net.inference import (BLOCK_TITLES, CLASSIFY_API, EXPLAIN_API, PREDICT_API, analyze,  # noqa: E402
                                  checked_before_decoding, classify_image, configure_for_serving, saliency_view,
                                  uploaded_drawing)
@@ -24,8 +25,7 @@ from mnist_net.sketch import SketchError  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.png"))
 WEIGHTS = served_weights()
-CANVAS = 280       # 10x MNIST's 28 px
-BRUSH_RADIUS = 14  # a 28 px stroke: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
+BRUSH_RADIUS = BRUSH // 2  # the detector was fitted and measured on drawings made with this canvas and brush
 # MNIST's proportions at 10x, black ink, no layers or transforms; bench/browser_latency.py times this pad alone too.
 SKETCHPAD = dict(label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA", height=300,
                  canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),

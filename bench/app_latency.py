@@ -16,10 +16,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net.data import DataError, default_data_dir, load_raw  # noqa: E402
+from mnist_net.drawings import CANVAS  # noqa: E402  (the app's)
 from bench_args import count  # noqa: E402  (same folder)
 from load_test import free_port  # noqa: E402  (same folder)
-
-CANVAS = 280
 
 
 def drawings(data_dir: str, n: int, seed: int = 0) -> list[np.ndarray]:

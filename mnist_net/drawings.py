@@ -1,7 +1,7 @@
 """Drawings made as a visitor makes them on the 280x280 canvas (a round brush, ~28 px strokes), to fit and measure
 the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn with the brush), Hershey's
 single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' fonts, downloaded from npm once), shapes
-and scribbles. Needs requirements-train.txt."""
+and scribbles. Drawing needs requirements-train.txt; the app imports only CANVAS and BRUSH."""
 from __future__ import annotations
 
 import fnmatch
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-CANVAS = 280
-BRUSH = 28  # the app's brush: radius 14
+CANVAS = 280  # the app's sketchpad: 10x MNIST's 28 px
+BRUSH = 28  # the app's brush, px: ~3 px once a ~190 px digit is scaled to MNIST's 20 px box, as MNIST's strokes
 STROKE = (0.8 * BRUSH, 1.2 * BRUSH)  # widths drawn, px; bench/novelty.py --pen sets a pen's
 # Letters a reader would take for a digit (0/O, 1/I/l, 2/Z, 5/S, 8/B, 6/G/b, 9/g/q, 7/T, ...): not non-digits.
 DIGIT_LIKE = set("OoQDIiljJZzSsBGbgqTt")

@@ -10,7 +10,7 @@ import sys
 from conftest import ROOT
 
 # Training's and the detector fitting's (tqdm too, but gradio's huggingface_hub brings it).
-TRAINING_ONLY = ("numba", "llvmlite", "torchvision", "skimage", "HersheyFonts")
+TRAINING_ONLY = ("numba", "llvmlite", "torchvision", "skimage", "HersheyFonts", "fontTools")
 
 
 def requirement_names(path) -> set[str]:
