@@ -137,23 +137,26 @@ def test_a_metrics_file_missing_fields_is_a_listed_problem(tmp_path):
     assert "recipe" in report.problems[0]
 
 
-def test_the_app_starts_when_the_files_beside_its_weights_are_valid_json_of_another_shape(tmp_path):
-    # Written by hand or by another program: a KeyError or TypeError at import stopped the app from starting.
+def test_eval_and_rates_files_of_another_shape_are_a_listed_problem_and_no_rates(tmp_path):
+    # Valid JSON written by hand or by another program: a KeyError or TypeError at import stopped the app.
     import json
     import shutil
 
+    from mnist_net import novelty
+    from mnist_net.report import load_report
+
     for f in (ROOT / "weights").glob("mnist_net.*"):
         shutil.copy(f, tmp_path / f.name)
+    weights = tmp_path / "mnist_net.pt"
+    assert load_report(weights).evaluation and novelty.read_rates(weights)  # the shipped files, as they are
     evaluation = json.loads((tmp_path / "mnist_net.eval.json").read_text())
     del evaluation["line"]
     (tmp_path / "mnist_net.eval.json").write_text(json.dumps(evaluation))
     (tmp_path / "mnist_net.novelty.json").write_text(json.dumps({"sets": [1, 2], "histogram": None}))
-    probe = "import json, app; print(json.dumps([app.REPORT.problems, app.RATES, len(app.GALLERY), app.MODEL is None]))"
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True,
-                         env={**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "mnist_net.pt")}).stdout
-    problems, rates, gallery, no_model = json.loads(out.strip().splitlines()[-1])
-    assert len(problems) == 1 and "Test-set evaluation unavailable (KeyError: 'line')" in problems[0]
-    assert rates is None and gallery == 0 and not no_model
+    report = load_report(weights)
+    assert report.evaluation is None and report.misclassified == [] and len(report.problems) == 1
+    assert "Test-set evaluation unavailable (KeyError: 'line')" in report.problems[0]
+    assert novelty.read_rates(weights) is None
 
 
 def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, data_dir):
