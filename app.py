@@ -25,11 +25,10 @@ from mnist_net.sketch import SketchError  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.png"))
 WEIGHTS = served_weights()
-BRUSH_RADIUS = BRUSH // 2  # the detector was fitted and measured on drawings made with this canvas and brush
 # MNIST's proportions at 10x, black ink, no layers or transforms; bench/browser_latency.py times this pad alone too.
 SKETCHPAD = dict(label="Draw here", elem_id="sketchpad", type="numpy", image_mode="RGBA", height=300,
                  canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                 brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"))
+                 brush=gr.Brush(default_size=BRUSH // 2, colors=["#000000"], color_mode="fixed"))
 # A prediction is a few ms of CPU: one limit shared by every model event (not one each), no more than the cores.
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 MODEL_QUEUE = {"concurrency_limit": CONCURRENCY, "concurrency_id": "model", "show_progress": "hidden"}
@@ -62,7 +61,11 @@ ON_LOAD_JS = """() => {
   };
   new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributeFilter: ['class']});
   fix();
+  addEventListener('pointerdown', ({target: t}) => window.cleared = t.closest('#sketchpad [aria-label="Clear canvas"]')
+    ? true : t.closest('#sketchpad canvas, #examples, #misclassified') ? false : window.cleared, true);
 }"""
+# Under load a stroke's canvas can reach the server after a later Clear (Gradio exports it slowly): cleared is blank.
+BLANK_IF_CLEARED_JS = "(d, s) => [window.cleared ? {background: null, layers: [], composite: null} : d, s]"
 # After a click far from the answer (an example on a phone, the gallery), bring it into view (scroll_to_output did not).
 SHOW_PREDICTION_JS = """() => {
   const answer = document.querySelector('#status'), top = answer ? answer.getBoundingClientRect().top : 0;
@@ -78,20 +81,18 @@ DETECTOR = novelty.load(WEIGHTS) if MODEL is not None else None  # None: digits 
 RATES = novelty.read_rates(WEIGHTS)
 REPORT = load_report(WEIGHTS)
 GALLERY = REPORT.misclassified  # all of the mistakes, or the 100 most confident (evaluate.GALLERY_SIZE)
-N_OUTPUTS = 1 + 1 + 2 * len(BLOCK_TITLES) + 1  # label, input view, block grids, layer stacks, status
 
 
 def predict(drawing, show_layers: bool = False):
-    """Everything the Draw tab shows for one drawing: the subject as the session keeps it, then the API's 11 outputs.
-    drawing: the canvas (a sketchpad value), an image, or what an earlier call kept: a drawing's `Sketch`, or a
-    misclassified test digit, analysed exactly as the evaluation fed it (not cropped and re-centred as a drawing)."""
+    """Everything the Draw tab shows for one drawing: the subject the session keeps, then the API's 11 outputs. drawing:
+    a sketchpad value, an image, or what an earlier call kept: a `Sketch`, or a misclassified test digit, as is."""
     try:
         result = None if MODEL is None else analyze(MODEL, drawing, bool(show_layers), DETECTOR)
         status = EMPTY_MESSAGE if MODEL is not None else f"**The model could not be loaded.** {MODEL_ERROR}"
     except SketchError as e:
         result, status = None, f"**Could not read this image.** {e}"
     if result is None:  # nothing kept, no label, no images: just the status line
-        return (None,) * N_OUTPUTS + (status,)
+        return (None,) * len(outputs) + (status,)  # nothing for the subject, label, images
     test_digit = isinstance(drawing, Misclassified)
     note = f"Showing misclassified test digit {drawing.caption} (not your drawing). " if test_digit else ""
     return (drawing if test_digit else result.sketch, result.confidences(),
@@ -227,7 +228,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
 
     demo.load(None, js=ON_LOAD_JS)
     sketch.change(inputs=[sketch, show_layers], **{**shown, "api_name": "predict"}, api_description=PREDICT_API,
-                  trigger_mode="always_last").then(**explained)
+                  trigger_mode="always_last", js=BLANK_IF_CLEARED_JS).then(**explained)
     show_layers.change(inputs=[subject, show_layers], **shown)
     show_layers.change(lambda on: gr.Accordion(open=on), show_layers, every_layer, api_name=False,
                        show_progress="hidden")
@@ -243,8 +244,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 if __name__ == "__main__":
-    try:
-        # GRADIO_SERVER_NAME/PORT as Gradio reads them; a taken port moves on to the next free one of the 100 after it.
+    try:  # GRADIO_SERVER_NAME/PORT as Gradio reads them; a taken port moves on to the next free one
         demo.launch(share=False, css=CSS)
     except OSError as e:  # no free port, or an address this machine does not have
         sys.exit(f"error: could not start the server: {e}")

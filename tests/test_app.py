@@ -41,8 +41,8 @@ def test_pipeline_accuracy_on_drawn_mnist_digits(app_module, test_set):
 def test_the_brush_draws_strokes_as_thick_as_mnist_strokes(app_module, test_set):
     from mnist_net.sketch import preprocess
 
-    # Measured in Chromium: the sketchpad's stroke is 2 x BRUSH_RADIUS px wide (18 px at radius 9, 28 at 14).
-    width = 2 * app_module.BRUSH_RADIUS
+    # Measured in Chromium: the sketchpad's stroke is twice its brush size wide (18 px at size 9, 28 at 14).
+    width = 2 * app_module.SKETCHPAD["brush"].default_size
     canvas = np.full((app_module.CANVAS, app_module.CANVAS), 255, np.uint8)
     canvas[45:235, 140 - width // 2:140 + width // 2] = 0  # a "1" drawn 190 px tall
     drawn = (preprocess(canvas).pixels > 0.5).sum()
@@ -55,7 +55,7 @@ def test_predict_outputs_everything_for_a_digit(app_module, test_set):
     digit = (test_set.images[0, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     canvas = mnist_drawn(digit, np.random.default_rng(1), "dark-on-light")
     kept, label, *urls, status = app_module.predict(canvas, True)
-    assert len(urls) + 2 == app_module.N_OUTPUTS
+    assert len(urls) + 2 == len(app_module.outputs)
     # Images come back as PNG data URLs, shown inline by the page.
     seen, b1, b2, b3, b4, l1, l2, l3, l4 = (decode_data_url(u) for u in urls)
     assert max(label, key=label.get) == str(int(test_set.labels[0]))
@@ -129,7 +129,7 @@ def test_api_explain_takes_the_drawing_itself(app_module, server, tmp_path, test
     path = digit_file(tmp_path, test_set, 4, "black-on-white")
     value = {"background": None, "layers": [], "composite": handle_file(path)}
     # By the parameter names the README gives; the session's state is not among the outputs.
-    assert len(client.predict(drawing=value, show_layers=False, api_name="/predict")) == app_module.N_OUTPUTS
+    assert len(client.predict(drawing=value, show_layers=False, api_name="/predict")) == len(app_module.outputs)
     img = client.predict(value, api_name="/explain")
     assert img == app_module.saliency(path)  # the saliency of the drawing it was sent
     # A path the caller names (not an upload) is never read.
@@ -312,6 +312,30 @@ def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
     box = canvas.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     expect(page.locator("#status")).to_contain_text("This doesn't look like a digit. Closest:", timeout=20_000)
+    page.close()
+
+
+def test_browser_a_cleared_canvas_stays_clear_when_a_stroke_reaches_the_server_late(browser, server):
+    """Gradio exports a stroke's canvas slowly (a second or more on a busy machine): cleared before that upload ended,
+    the canvas was blank while the answer went back to the stroke's drawing. Here the upload is held until after."""
+    from playwright.sync_api import expect
+
+    page, canvas = open_app(browser, server, 1280)
+    draw(page, canvas, LETTER_H)
+    expect(page.locator("#status")).to_contain_text("This doesn't look like a digit", timeout=20_000)
+    expect(page.locator("#saliency img")).to_be_visible(timeout=20_000)
+    held, holding = [], [True]
+    page.route("**/upload*", lambda route: held.append(route) if holding[0] else route.continue_())
+    draw(page, canvas, [[(-30, 60), (30, 60)]])  # a stroke more: every upload it starts is held
+    page.wait_for_timeout(1500)
+    assert held, "the stroke's canvas was never uploaded"
+    holding[0] = False
+    page.locator('#sketchpad button[aria-label="Clear canvas"]').click()
+    expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=20_000)
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(4000)  # the stroke's answer, were it shown, came 0.1-2 s after its upload ended
+    expect(page.locator("#status")).to_contain_text("Draw a digit", timeout=1)
     page.close()
 
 

@@ -78,4 +78,4 @@ def test_browser_latency_times_the_apps_own_sketchpad_on_its_floor_page(app_modu
     floor, shown = sketchpad(browser_latency.floor_demo()), sketchpad(app_module.demo)
     for setting in ("canvas_size", "fixed_canvas", "layers", "transforms", "type", "image_mode", "height"):
         assert getattr(floor, setting) == getattr(shown, setting), setting
-    assert floor.brush.default_size == shown.brush.default_size == app_module.BRUSH_RADIUS
+    assert floor.brush.default_size == shown.brush.default_size == app_module.BRUSH // 2
