@@ -92,7 +92,7 @@ def predict(drawing, show_layers: bool = False):
     except SketchError as e:
         result, status = None, f"**Could not read this image.** {e}"
     if result is None:  # nothing kept, no label, no images: just the status line
-        return (None,) * len(outputs) + (status,)  # nothing for the subject, label, images
+        return (None,) + (None,) * (len(outputs) - 1) + (status,)  # no subject, and every output but the status
     test_digit = isinstance(drawing, Misclassified)
     note = f"Showing misclassified test digit {drawing.caption} (not your drawing). " if test_digit else ""
     return (drawing if test_digit else result.sketch, result.confidences(),
