@@ -182,7 +182,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             for problem in REPORT.problems:
                 gr.Markdown(f"> {problem}")
             if ev := REPORT.evaluation:
-                gr.Markdown(f"### Shipped weights on the 10,000 MNIST test digits\n`{ev['line']}`")
+                gr.Markdown(f"### `{WEIGHTS.name}` on the 10,000 MNIST test digits\n`{ev['line']}`")
             if m := REPORT.metrics:
                 gr.Markdown(f"### {training_summary(m)}")
                 accuracy, loss = curve_frames(m["history"])

@@ -169,12 +169,13 @@ def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, 
 
     assert evaluate.main(["--weights", str(weights), "--artifacts", str(tmp_path), "--data-dir", data_dir]) == 0
     probe = ("import json, app; ev = app.REPORT.evaluation; print(json.dumps([ev['total'] - ev['correct'], "
-             "[d.confidence for d in app.GALLERY], 'most confident of the' in str(app.demo.config)]))")
+             "[d.confidence for d in app.GALLERY], 'most confident of the' in str(app.demo.config), '`untrained.pt` on the 10,000' in str(app.demo.config)]))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True,
                          env={**os.environ, "MNIST_NET_WEIGHTS": str(weights)}).stdout
-    missed, shown, titled = __import__("json").loads(out.strip().splitlines()[-1])
+    missed, shown, titled, named = __import__("json").loads(out.strip().splitlines()[-1])
     _, _, probs = evaluate.run(weights, data_dir)
     labels = evaluate.load_raw(data_dir, train=False)[1]
     wrong = probs.argmax(1) != labels
     most_confident = [round(float(p), 4) for p in probs[wrong].amax(1).sort(descending=True).values[:100]]
     assert missed > 1000 and len(shown) == 100 and shown == most_confident and titled
+    assert named, "the Model tab's evaluation heading names the weights it serves"
