@@ -8,6 +8,8 @@ Sets (none used in fitting: mnist_net/drawings.py says what was):
   centre lines redrawn with the brush in 10 writers' slants and proportions;
 - schools: digits of 61 fonts of schools' handwriting models (mnist_net.drawings.SCHOOL_FONTS: 36 countries' and 10
   Australian ones), drawn the same way; the fonts are downloaded from npm into data/fonts the first time;
+- handwriting: digits of 104 other handwriting fonts (mnist_net.drawings.HANDWRITING_FONTS, half of Google Fonts'
+  handwriting category), drawn and downloaded the same way;
 - letters: the letters of the held-out Debian fonts that do not look like digits (mnist_net.drawings.LETTERS);
 - shapes: 8 kinds (house, arrow, diamond, flower, cloud, lightning, hash, pentagon), 60 of each;
 - scribbles: 800 random strokes (seeds not used in fitting).
@@ -33,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net import drawings as d  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
-DIGIT_SETS = ("mnist-test", "writers", "schools")
-FONT_SETS = ("writers", "schools")
+DIGIT_SETS = ("mnist-test", "writers", "schools", "handwriting")
+FONT_SETS = ("writers", "schools", "handwriting")
 
 
 def sets(data_dir: str | None, seed: int = 1):
@@ -42,11 +44,12 @@ def sets(data_dir: str | None, seed: int = 1):
     from mnist_net.data import load_raw
 
     images, labels = load_raw(data_dir, train=False)
-    rng = [np.random.default_rng([seed, k]) for k in range(6)]  # one a set: --limit on one leaves the others as they are
+    rng = [np.random.default_rng([seed, k]) for k in range(7)]  # one a set: --limit on one leaves the others as they are
     return {
         "mnist-test": ((d.mnist_drawn(x.numpy() / 255.0, rng[0]), int(y), "mnist") for x, y in zip(images, labels)),
         "writers": d.glyphs("0123456789", 10, rng[1], group=1),
         "schools": d.glyphs("0123456789", 10, rng[5], group=2),
+        "handwriting": d.glyphs("0123456789", 10, rng[6], group=3),
         "letters": d.glyphs(d.LETTERS, 3, rng[2], group=1),
         "shapes": ((d.shape(k, rng[3]), k, k) for k in d.SHAPES[1] for _ in range(60)),
         "scribbles": ((d.scribble(rng[4]), "scribble", "scribble") for _ in range(800)),
@@ -91,8 +94,8 @@ def main(argv=None) -> int:
         p.error("--write saves the brush's rates, which the Model tab shows: run --pen without it")
     if args.pen:
         d.STROKE = (2.0, 8.0)
-    try:  # before minutes of drawing: Debian's fonts are installed, the schools' can be downloaded
-        d.fonts(1), d.fonts(2)
+    try:  # before minutes of drawing: Debian's fonts are installed, the others can be downloaded
+        d.fonts(1), d.fonts(2), d.fonts(3)
     except FileNotFoundError as e:
         sys.exit(f"error: {e}")
     classify = classifier(args.server)

@@ -1,6 +1,6 @@
 """Drawings made as a visitor makes them on the 280x280 canvas (a round brush, ~28 px strokes), to fit and measure
 the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn with the brush), Hershey's
-single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' fonts, downloaded from npm once), shapes
+single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' and other handwriting fonts, downloaded from npm once), shapes
 and scribbles. Drawing needs requirements-train.txt; the app imports only CANVAS and BRUSH."""
 from __future__ import annotations
 
@@ -45,7 +45,26 @@ SCHOOL_FONTS = tuple(f"playwrite-{c}" for c in (
     "nl no nz pe pl pt ro sk tz us-modern us-trad vn za").split()) + tuple(f"edu-{c}" for c in (
         "au-vic-wa-nt-hand au-vic-wa-nt-pre nsw-act-cursive nsw-act-foundation qld-beginner qld-hand sa-beginner "
         "sa-hand tas-beginner vic-wa-nt-beginner").split())
-SCHOOL_FONT_DIR = Path(__file__).resolve().parents[1] / "data" / "fonts"  # downloaded once; git ignores data/
+# Google Fonts' "handwriting" category, other designers' hands: the half that no training or fitting uses (the sorted ids
+# shuffled by numpy default_rng(20261205); schools' models, other scripts' variants and the fonts above left out; the
+# other half is kept to train on, docs/novelty.md). Only measured. "@version" where the npm package is not at 5.3.0.
+HANDWRITING_FONTS = tuple("""
+    alex-brush amita@5.2.8 architects-daughter arizonia babylonica bad-script berkshire-swash beth-ellen
+    bonheur-royale borel butterfly-kids caramel cedarville-cursive charm@5.2.7 comforter-brush coming-soon
+    condiment@4.5.1 cookie corinthia covered-by-your-grace crafty-girls dawning-of-a-new-day
+    delicious-handrawn delius delius-swash-caps delius-unicase eagle-lake engagement ephesis explora
+    fleur-de-leah@5.2.8 fuzzy-bubbles gaegu gamja-flower give-you-glory gochi-hand grand-hotel
+    grechen-fuemen grey-qo@5.0.21 gwendolyn hachi-maru-pop handlee hurricane imperial-script@5.2.8
+    indie-flower ingrid-darling inspiration@5.2.7 jim-nightshade@5.1.1 julee@4.5.11 just-me-again-down-here
+    kapakana kings kolker-brush la-belle-aurore lakki-reddy league-script@5.2.8 leckerli-one long-cang
+    loved-by-the-king lxgw-wenkai-tc mansalva marck-script mea-culpa merienda monsieur-la-doulaise
+    montecarlo@5.2.8 montez mr-bedfort mrs-saint-delafield ms-madi nanum-brush-script nanum-pen-script
+    niconne norican nothing-you-could-do oooh-baby pacifico patrick-hand-sc permanent-marker
+    petit-formal-script playpen-sans princess-sofia quintessential qwigley@5.2.8 redressed ruge-boogie
+    ruthie sacramento satisfy short-stack smooch solitreo square-peg sriracha stalemate sue-ellen-francisco
+    sunshiney tangerine updock vibur vujahday-script walter-turncoat water-brush yomogi
+    """.split())
+NPM_FONT_DIR = Path(__file__).resolve().parents[1] / "data" / "fonts"  # downloaded once; git ignores data/
 SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "wave", "check", "circled-cross", "sun",
            "fish", "stick-figure", "envelope", "infinity", "zigzag", "moon", "polygon", "doodle",
            "doodle", "dots"),  # doodles twice: the most varied kind; dots: a tap, a visitor's first stroke
@@ -99,10 +118,11 @@ def densify(points: np.ndarray, step: float) -> np.ndarray:
 
 
 def fonts(group: int) -> list[Path]:
-    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure; 2: the schools' models (measured).
-    FileNotFoundError if one is missing, so a set is never measured smaller than it is."""
-    if group == 2:
-        return [school_font(name) for name in SCHOOL_FONTS]
+    """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure; 2: the schools' models, 3: the
+    other handwriting fonts (both measured). FileNotFoundError if one is missing, so a set is never measured smaller
+    than it is."""
+    if group >= 2:
+        return [npm_font(name) for name in (SCHOOL_FONTS if group == 2 else HANDWRITING_FONTS)]
     found = sorted(p for folder in FONT_FOLDERS for p in (FONT_DIR / folder).glob("*.[ot]tf")
                    if any(fnmatch.fnmatchcase(p.stem, f) for f in FONT_FAMILIES[group]))
     missing = [f for f in FONT_FAMILIES[group] if not any(fnmatch.fnmatchcase(p.stem, f) for p in found)]
@@ -112,9 +132,10 @@ def fonts(group: int) -> list[Path]:
     return found
 
 
-def school_font(name: str) -> Path:
-    """A school model's font file (its default, regular weight), downloaded once from its pinned npm package."""
-    path = SCHOOL_FONT_DIR / f"{name}.woff2"
+def npm_font(name: str) -> Path:
+    """A school model's or handwriting font's file (its regular weight), downloaded once from its pinned npm package."""
+    name, _, version = name.partition("@")
+    path = NPM_FONT_DIR / f"{name}.woff2"
     if path.exists():
         return path
     import http.client
@@ -125,15 +146,18 @@ def school_font(name: str) -> Path:
 
     from .checkpoint import atomic_write_bytes
 
-    url = f"https://registry.npmjs.org/@fontsource-variable/{name}/-/{name}-5.3.0.tgz"
-    # Playwrite's packages keep the whole font in one "fallback" file; Edu's split it by script.
-    member = f"package/files/{name}-{'fallback' if name.startswith('playwrite') else 'latin'}-wght-normal.woff2"
+    if name in SCHOOL_FONTS:  # variable fonts: Playwrite's packages keep the whole font in one "fallback" file
+        url = f"https://registry.npmjs.org/@fontsource-variable/{name}/-/{name}-5.3.0.tgz"
+        member = f"package/files/{name}-{'fallback' if name.startswith('playwrite') else 'latin'}-wght-normal.woff2"
+    else:
+        url = f"https://registry.npmjs.org/@fontsource/{name}/-/{name}-{version or '5.3.0'}.tgz"
+        member = f"package/files/{name}-latin-400-normal.woff2"
     try:
         with urllib.request.urlopen(url, timeout=60) as response, \
                 tarfile.open(fileobj=io.BytesIO(response.read()), mode="r:gz") as package:
             atomic_write_bytes(path, package.extractfile(member).read())
     except (OSError, EOFError, zlib.error, http.client.HTTPException, tarfile.TarError, KeyError, AttributeError) as e:
-        raise FileNotFoundError(f"School handwriting font {name}: could not fetch it from {url}: {e}") from e
+        raise FileNotFoundError(f"Font {name}: could not fetch it from {url}: {e}") from e
     return path
 
 

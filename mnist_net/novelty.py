@@ -32,11 +32,12 @@ METHOD = ("A small detector (five small networks of one hidden layer, averaged) 
           "the drawing and scores how unlike a digit it is: it learnt that from MNIST and brush-drawn digits against "
           "brush-drawn letters, shapes, scribbles and two-digit numbers; the network itself is unchanged. The threshold "
           "is set on digits alone: 1% of MNIST training digits it never saw score above it.")
-SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out handwriting fonts",
-              "schools": "digits in schools' handwriting-model fonts", "letters": "letters in the held-out fonts",
+SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out Debian handwriting fonts",
+              "schools": "digits in schools' handwriting-model fonts",
+              "handwriting": "digits in 104 Google Fonts handwriting fonts", "letters": "letters in the held-out fonts",
               "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}
 TARGETS = {"mnist-test": "<= 1% flagged", "writers": "<= 3% flagged, >= 99% read right",
-           "schools": "<= 3% flagged, >= 99% read right",
+           "schools": "<= 3% flagged, >= 99% read right", "handwriting": "<= 3% flagged, >= 99% read right",
            "non-digits": ">= 85% flagged"}
 # The Model tab's plot: a colour per set, then the threshold, seen on light and dark themes alike (short names: a
 # phone's legend has room for three).
@@ -152,7 +153,8 @@ def histogram_frame(rates: dict, threshold: float):
 
     edges, counts = rates["histogram"]["edges"], rates["histogram"]["counts"]
     rows = []
-    for title, names in zip(PLOT_COLOURS, (["mnist-test"], ["writers", "schools"], ["letters", "shapes", "scribbles"])):
+    kinds = (["mnist-test"], ["writers", "schools", "handwriting"], ["letters", "shapes", "scribbles"])
+    for title, names in zip(PLOT_COLOURS, kinds):
         summed = np.sum([counts[n] for n in names if n in counts], axis=0)
         rows += [(0.5 * (a + b), 100.0 * c / max(1, summed.sum()), title) for a, b, c in zip(edges, edges[1:], summed)]
     rows += [(threshold, y, "threshold") for y in (0.0, max(r[1] for r in rows))]
