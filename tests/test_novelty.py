@@ -1,6 +1,11 @@
 """The not-a-digit detector: its file, its verdicts on drawings it was not fitted on, /classify through a real server."""
 from __future__ import annotations
 
+import contextlib
+import io
+import tarfile
+import urllib.request
+
 import numpy as np
 import pytest
 import torch
@@ -148,3 +153,32 @@ def test_a_missing_font_is_named_so_a_set_is_never_measured_smaller(tmp_path, mo
     monkeypatch.setattr(drawings, "FONT_DIR", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"Handwriting fonts Navilu not in .*apt-get install fonts-bwht"):
         drawings.fonts(1)
+
+
+def test_npm_fonts_come_from_their_pinned_package_once_and_a_failed_fetch_names_the_font(tmp_path, monkeypatch):
+    font = held_out_fonts()[0].read_bytes()  # stands in for the package's font file
+    urls, members = [], ["package/files/julee-latin-400-normal.woff2",
+                         "package/files/playwrite-at-fallback-wght-normal.woff2"]
+
+    def urlopen(url, timeout):  # an npm package: a gzipped tarball
+        urls.append(url)
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:gz") as tar:
+            for member in members:
+                info = tarfile.TarInfo(member)
+                info.size = len(font)
+                tar.addfile(info, io.BytesIO(font))
+        return contextlib.nullcontext(io.BytesIO(data.getvalue()))
+
+    monkeypatch.setattr(drawings, "NPM_FONT_DIR", tmp_path)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert "julee@4.5.11" in drawings.HANDWRITING_FONTS and len(drawings.HANDWRITING_FONTS) == 104  # as the docs say
+    path = drawings.npm_font("julee@4.5.11")
+    assert path == tmp_path / "julee.woff2" and path.read_bytes() == font and "a" in drawings.font_chars(path)
+    assert urls == ["https://registry.npmjs.org/@fontsource/julee/-/julee-4.5.11.tgz"]
+    assert drawings.npm_font("julee@4.5.11") == path and len(urls) == 1  # downloaded once
+    drawings.npm_font("playwrite-at")
+    assert urls[-1] == "https://registry.npmjs.org/@fontsource-variable/playwrite-at/-/playwrite-at-5.3.0.tgz"
+    with pytest.raises(FileNotFoundError, match="Font borel: could not fetch it from .*borel-5.3.0.tgz"):
+        drawings.npm_font("borel")  # its file is not in the package
+    assert not (tmp_path / "borel.woff2").exists()
