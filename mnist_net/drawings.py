@@ -1,7 +1,8 @@
 """Drawings made as a visitor makes them on the 280x280 canvas (a round brush, ~28 px strokes), to fit and measure
 the not-a-digit detector: MNIST digits (enlarged, or their centre line redrawn with the brush), Hershey's
-single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' and other handwriting fonts, downloaded from npm once), shapes
-and scribbles. Drawing needs requirements-train.txt; the app imports only CANVAS and BRUSH."""
+single-stroke glyphs in a writer's hand, font glyphs (Debian's fonts; schools' and other handwriting fonts,
+downloaded from npm once), shapes and scribbles. Drawing needs requirements-train.txt; the app imports only CANVAS
+and BRUSH."""
 from __future__ import annotations
 
 import fnmatch
@@ -20,7 +21,7 @@ STROKE = (0.8 * BRUSH, 1.2 * BRUSH)  # widths drawn, px; bench/novelty.py --pen 
 DIGIT_LIKE = set("OoQDIiljJZzSsBGbgqTt")
 LETTERS = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in DIGIT_LIKE]
 # The detector is fitted on Hershey's Latin fonts, the first group of handwriting font families and the first group
-# of shapes; bench/novelty.py measures it on the second groups.
+# of shapes; bench/novelty.py measures it on the second groups and on the npm fonts below.
 HERSHEY_FONTS = ("futural", "futuram", "rowmans", "rowmand", "rowmant", "scripts", "scriptc", "cursive", "timesr",
                  "timesi", "timesrb", "timesib")
 FONT_FAMILIES = (("BecauseWeBuild*", "BecauseWeConnect*", "BecauseWeCreate*", "dkg*", "Humor-Sans*", "KleeOne*"),
@@ -45,9 +46,9 @@ SCHOOL_FONTS = tuple(f"playwrite-{c}" for c in (
     "nl no nz pe pl pt ro sk tz us-modern us-trad vn za").split()) + tuple(f"edu-{c}" for c in (
         "au-vic-wa-nt-hand au-vic-wa-nt-pre nsw-act-cursive nsw-act-foundation qld-beginner qld-hand sa-beginner "
         "sa-hand tas-beginner vic-wa-nt-beginner").split())
-# Google Fonts' "handwriting" category, other designers' hands: the half that no training or fitting uses (the sorted ids
-# shuffled by numpy default_rng(20261205); schools' models, other scripts' variants and the fonts above left out; the
-# other half is kept to train on, docs/novelty.md). Only measured. "@version" where the npm package is not at 5.3.0.
+# Google Fonts' "handwriting" category, other designers' hands: the half that no training or fitting uses (the sorted
+# ids shuffled by numpy default_rng(20261205); schools' models, other scripts' variants and the fonts above left out;
+# the other half is kept to train on, docs/novelty.md). Only measured. "@version" where the npm package is not 5.3.0.
 HANDWRITING_FONTS = tuple("""
     alex-brush amita@5.2.8 architects-daughter arizonia babylonica bad-script berkshire-swash beth-ellen
     bonheur-royale borel butterfly-kids caramel cedarville-cursive charm@5.2.7 comforter-brush coming-soon
@@ -121,7 +122,7 @@ def fonts(group: int) -> list[Path]:
     """Debian's handwriting fonts of FONT_FAMILIES[group]: 0 to fit, 1 to measure; 2: the schools' models, 3: the
     other handwriting fonts (both measured). FileNotFoundError if one is missing, so a set is never measured smaller
     than it is."""
-    if group >= 2:
+    if group in (2, 3):
         return [npm_font(name) for name in (SCHOOL_FONTS if group == 2 else HANDWRITING_FONTS)]
     found = sorted(p for folder in FONT_FOLDERS for p in (FONT_DIR / folder).glob("*.[ot]tf")
                    if any(fnmatch.fnmatchcase(p.stem, f) for f in FONT_FAMILIES[group]))
@@ -135,7 +136,8 @@ def fonts(group: int) -> list[Path]:
 def npm_font(name: str) -> Path:
     """A school model's or handwriting font's file (its regular weight), downloaded once from its pinned npm package."""
     name, _, version = name.partition("@")
-    path = NPM_FONT_DIR / f"{name}.woff2"
+    version = version or "5.3.0"
+    path = NPM_FONT_DIR / f"{name}-{version}.woff2"  # a new pin fetches anew
     if path.exists():
         return path
     import http.client
@@ -147,10 +149,10 @@ def npm_font(name: str) -> Path:
     from .checkpoint import atomic_write_bytes
 
     if name in SCHOOL_FONTS:  # variable fonts: Playwrite's packages keep the whole font in one "fallback" file
-        url = f"https://registry.npmjs.org/@fontsource-variable/{name}/-/{name}-5.3.0.tgz"
+        url = f"https://registry.npmjs.org/@fontsource-variable/{name}/-/{name}-{version}.tgz"
         member = f"package/files/{name}-{'fallback' if name.startswith('playwrite') else 'latin'}-wght-normal.woff2"
     else:
-        url = f"https://registry.npmjs.org/@fontsource/{name}/-/{name}-{version or '5.3.0'}.tgz"
+        url = f"https://registry.npmjs.org/@fontsource/{name}/-/{name}-{version}.tgz"
         member = f"package/files/{name}-latin-400-normal.woff2"
     try:
         with urllib.request.urlopen(url, timeout=60) as response, \
@@ -369,7 +371,7 @@ def mnist_redrawn(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def glyphs(chars: str | list, hands: int, rng: np.random.Generator, group: int):
     """(canvas, char, font name): `hands` hands of each char in each font of the group (0: fitting, with the Hershey
-    fonts; 1 and 2: measuring)."""
+    fonts; 1-3: measuring)."""
     for font in fonts(group):
         for ch in (c for c in chars if c.isdigit() or c in font_chars(font)):  # Navilu has Latin digits only
             for _ in range(hands):

@@ -32,7 +32,8 @@ METHOD = ("A small detector (five small networks of one hidden layer, averaged) 
           "the drawing and scores how unlike a digit it is: it learnt that from MNIST and brush-drawn digits against "
           "brush-drawn letters, shapes, scribbles and two-digit numbers; the network itself is unchanged. The threshold "
           "is set on digits alone: 1% of MNIST training digits it never saw score above it.")
-SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas", "writers": "digits in held-out Debian handwriting fonts",
+SET_TITLES = {"mnist-test": "MNIST test digits, drawn on a canvas",
+              "writers": "digits in held-out Debian handwriting fonts",
               "schools": "digits in schools' handwriting-model fonts",
               "handwriting": "digits in 104 Google Fonts handwriting fonts", "letters": "letters in the held-out fonts",
               "shapes": "shapes (8 kinds)", "scribbles": "scribbles"}

@@ -169,7 +169,8 @@ def test_weights_that_miss_thousands_show_the_most_confident_mistakes(tmp_path, 
 
     assert evaluate.main(["--weights", str(weights), "--artifacts", str(tmp_path), "--data-dir", data_dir]) == 0
     probe = ("import json, app; ev = app.REPORT.evaluation; print(json.dumps([ev['total'] - ev['correct'], "
-             "[d.confidence for d in app.GALLERY], 'most confident of the' in str(app.demo.config), '`untrained.pt` on the 10,000' in str(app.demo.config)]))")
+             "[d.confidence for d in app.GALLERY], 'most confident of the' in str(app.demo.config), "
+             "'`untrained.pt` on the 10,000' in str(app.demo.config)]))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True,
                          env={**os.environ, "MNIST_NET_WEIGHTS": str(weights)}).stdout
     missed, shown, titled, named = __import__("json").loads(out.strip().splitlines()[-1])

@@ -174,11 +174,11 @@ def test_npm_fonts_come_from_their_pinned_package_once_and_a_failed_fetch_names_
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     assert "julee@4.5.11" in drawings.HANDWRITING_FONTS and len(drawings.HANDWRITING_FONTS) == 104  # as the docs say
     path = drawings.npm_font("julee@4.5.11")
-    assert path == tmp_path / "julee.woff2" and path.read_bytes() == font and "a" in drawings.font_chars(path)
+    assert path == tmp_path / "julee-4.5.11.woff2" and path.read_bytes() == font and "a" in drawings.font_chars(path)
     assert urls == ["https://registry.npmjs.org/@fontsource/julee/-/julee-4.5.11.tgz"]
     assert drawings.npm_font("julee@4.5.11") == path and len(urls) == 1  # downloaded once
     drawings.npm_font("playwrite-at")
     assert urls[-1] == "https://registry.npmjs.org/@fontsource-variable/playwrite-at/-/playwrite-at-5.3.0.tgz"
     with pytest.raises(FileNotFoundError, match="Font borel: could not fetch it from .*borel-5.3.0.tgz"):
         drawings.npm_font("borel")  # its file is not in the package
-    assert not (tmp_path / "borel.woff2").exists()
+    assert not (tmp_path / "borel-5.3.0.woff2").exists()
