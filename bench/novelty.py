@@ -33,10 +33,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mnist_net import drawings as d  # noqa: E402
+from mnist_net.novelty import FONT_SETS  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
-DIGIT_SETS = ("mnist-test", "writers", "schools", "handwriting")
-FONT_SETS = ("writers", "schools", "handwriting")
+DIGIT_SETS = ("mnist-test", *FONT_SETS)
 
 
 def sets(data_dir: str | None, seed: int = 1):
