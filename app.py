@@ -49,9 +49,11 @@ CSS = """
   #examples .gallery-item img { width: 44px !important; height: 44px !important; }
   #novelty table { display: block; overflow-x: auto; word-break: normal; overflow-wrap: normal; } }
 """
-# Gradio 6.31's sketchpad opens (and clears) with no tool selected, and the example digits have alt="": fix both.
+# Gradio 6.31's sketchpad opens (and clears) with no tool selected and its paper white on white; examples have alt="".
 ON_LOAD_JS = """() => {
   const fix = () => {
+    const px = globalThis.__PIXI_APP__;  // the light theme's canvas: grey off the paper, where strokes draw nothing
+    if (px?.renderer && !px.grey) { px.renderer.background.color = '#e5e7eb'; px.render(); px.grey = 1; }
     const brush = document.querySelector('#sketchpad button[aria-label="Brush"]');
     if (brush && !document.querySelector(['Brush', 'Erase', 'Pan'].map(
         t => `#sketchpad button[aria-label="${t}"].highlight`).join(','))) brush.click();
@@ -59,8 +61,7 @@ ON_LOAD_JS = """() => {
       const d = img.src.match(/digit(\\d)/); if (d) img.alt = `MNIST test digit ${d[1]} (example)`;
     }
   };
-  new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributeFilter: ['class']});
-  fix();
+  new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributeFilter: ['class']}); fix();
   addEventListener('pointerdown', ({target: t}) => window.cleared = t.closest('#sketchpad [aria-label="Clear canvas"]')
     ? true : t.closest('#sketchpad canvas, #examples, #misclassified') ? false : window.cleared, true);
 }"""
@@ -177,7 +178,6 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                                                "Tick the box under the canvas to see each layer of this block.")
                                     for name in BLOCK_TITLES]
         outputs = [label, seen, *block_images, *layer_images, status]
-
         with gr.Tab("Model", id="model", elem_id="model-tab"):
             for problem in REPORT.problems:
                 gr.Markdown(f"> {problem}")
@@ -192,11 +192,11 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
                     gr.LinePlot(loss, x="epoch", y="loss", color="series", title="Loss per epoch", elem_id="loss-plot",
                                 min_width=320)
             gr.Markdown(f"### When it is not a digit\n{novelty.summary(WEIGHTS, DETECTOR, RATES)}", elem_id="novelty")
-            if DETECTOR is not None and RATES:
-                frame = novelty.histogram_frame(RATES, float(DETECTOR.threshold))
-                gr.LinePlot(frame, x="novelty", y="share", color="set", min_width=320, elem_id="novelty-plot",
-                            color_map=novelty.PLOT_COLOURS, colors_in_legend=list(novelty.PLOT_COLOURS)[:-1],
-                            title="% of each set by novelty (beyond ±30: at ±30); orange: threshold")
+            if DETECTOR is not None and RATES:  # a short title: a plot's title does not wrap on a phone
+                gr.LinePlot(novelty.histogram_frame(RATES, float(DETECTOR.threshold)), x="novelty", y="share",
+                            color="set", min_width=320, elem_id="novelty-plot", color_map=novelty.PLOT_COLOURS,
+                            colors_in_legend=list(novelty.PLOT_COLOURS)[:-1], x_title="novelty (beyond ±30: at ±30)",
+                            title="% of each set by novelty; orange: threshold")
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
                 gr.Markdown(f"### Architecture: {sum(r[4] for r in rows):,} trainable parameters (the assignment's "

@@ -269,6 +269,11 @@ def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):
     from playwright.sync_api import expect
 
     page, canvas = open_app(browser, server, 1280)
+    # The white paper stands out from the canvas around it, where a stroke draws nothing (it was white on white).
+    page.wait_for_function("() => globalThis.__PIXI_APP__?.grey", timeout=10_000)
+    pad = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"))
+    h, w = pad.shape
+    assert pad[h // 2, w // 2] == 255 and pad[8, w // 2] < 240 and pad[h // 2, w - 8] < 240, (pad[8, w // 2], w, h)
     # Before any drawing, each frame says what will appear in it (empty frames looked broken).
     expect(page.locator("#block1-maps")).to_contain_text("Draw a digit to see this block's feature maps.")
     expect(page.locator("#seen")).to_contain_text("The 28x28 input appears here.")
