@@ -20,6 +20,9 @@ INK_THRESHOLD = 0.15  # ink level (0..1) that counts as a drawn pixel for the bo
 # Strokes thinner than this at the 28x28 scale (px; the 5th percentile of MNIST's training digits) are thickened to
 # it: a thin pen's line, scaled into the 20 px box, is a faint hairline unlike any MNIST stroke, and is misread.
 STROKE_FLOOR = 1.8
+# MNIST's thickest twentieth begins here (28x28 px, the 95th percentile): thicker, as a digit drawn small with the
+# brush is, its strokes fill its loops, and the network reads a blob.
+STROKE_CEILING = 4.1
 WORK = 4  # thin strokes are widened at 4x the 28x28 scale: steps of half a pixel there
 # Share of see-through pixels from which alpha, not colour, is read as the ink. A screenshot's rounded
 # corners are ~1% of it; strokes on a transparent layer leave far more than this even when cropped tight.
@@ -40,6 +43,12 @@ class Sketch:
 
     pixels: np.ndarray   # 28 x 28 float32 in [0, 1], white ink on black as in MNIST
     tensor: torch.Tensor  # 1 x 1 x 28 x 28, normalised with MNIST's mean and std
+    stroke: float | None = None  # the drawing's stroke width at the 28x28 scale (px), before any thickening
+
+    @property
+    def thick(self) -> bool:
+        """Strokes thicker than almost all of MNIST's for the digit's size (drawn small with a wide brush)."""
+        return self.stroke is not None and self.stroke > STROKE_CEILING
 
 
 def _reduce(image: Image.Image) -> Image.Image:
@@ -195,20 +204,20 @@ def _scaled(ink: np.ndarray, side: float) -> np.ndarray:
     return np.array(Image.fromarray(ink).resize(size, resample), dtype=np.float32)
 
 
-def _thicken_thin(crop: np.ndarray) -> np.ndarray:
+def _thicken_thin(crop: np.ndarray) -> tuple[np.ndarray, float]:
     """The cropped ink as it is, or, if its strokes are thinner than STROKE_FLOOR (at the 28x28 scale), the strokes
-    alone, fully inked as MNIST's are, and widened to at least the floor."""
+    alone, fully inked as MNIST's are, and widened to at least the floor; and the strokes' width as drawn."""
     peak = float(np.percentile(crop[crop > INK_THRESHOLD], 95))  # the ink's level: one dark speck is not it
     strokes = crop > 0.5 * peak
     scale = BOX / max(crop.shape)
     width = stroke_width(strokes) * scale
     if width >= STROKE_FLOOR:
-        return crop
+        return crop, width
     ink = np.where(strokes, np.minimum(crop / peak, 1.0), 0.0).astype(np.float32)  # paper's shading is not widened
     work = torch.from_numpy(_scaled(ink, WORK * BOX))
     grow = 2 * math.ceil((STROKE_FLOOR - width) * WORK / 2) + 1  # an odd max filter widens strokes by grow - 1 px
     work = F.pad(work, [grow // 2] * 4)  # room for the outermost strokes to widen
-    return F.max_pool2d(work[None], grow, stride=1, padding=grow // 2)[0].numpy()
+    return F.max_pool2d(work[None], grow, stride=1, padding=grow // 2)[0].numpy(), width
 
 
 def preprocess(image) -> Sketch | None:
@@ -220,7 +229,7 @@ def preprocess(image) -> Sketch | None:
     if ink.max(initial=0.0) < 0.3 or not mask.any():
         return None
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    crop = _thicken_thin(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    crop, stroke = _thicken_thin(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
     small = np.clip(_scaled(crop, BOX), 0.0, 1.0)
     new_h, new_w = small.shape
     total = small.sum()
@@ -233,7 +242,7 @@ def preprocess(image) -> Sketch | None:
     pixels = np.zeros((SIZE, SIZE), dtype=np.float32)
     pixels[top:top + new_h, left:left + new_w] = small
     tensor = torch.from_numpy((pixels - MNIST_MEAN) / MNIST_STD).view(1, 1, SIZE, SIZE)
-    return Sketch(pixels=pixels, tensor=tensor)
+    return Sketch(pixels=pixels, tensor=tensor, stroke=stroke)
 
 
 def from_mnist(digit: np.ndarray) -> Sketch:

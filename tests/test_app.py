@@ -189,6 +189,32 @@ def test_empty_canvas_is_a_friendly_state(app_module):
     assert app_module.saliency(None) is None
 
 
+def brushed(strokes: list[list[tuple[float, float]]], scale: float) -> np.ndarray:
+    """Strokes (points about the centre, for a digit ~175 px tall) drawn with the app's ~28 px brush at `scale`."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (280, 280), 255)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        points = [(140 + x * scale, 140 + y * scale) for x, y in stroke]
+        draw.line(points, fill=0, width=28, joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse((x - 14, y - 14, x + 14, y + 14), fill=0)
+    return np.asarray(image)
+
+
+def test_a_digit_drawn_small_is_told_to_be_drawn_larger(app_module):
+    """With the ~28 px brush, an 8 some 100 px tall is mostly stroke: its loops fill, and it is flagged. Its strokes
+    are thicker for its size than all but MNIST's thickest twentieth, so the answer says to draw it larger. Drawn full
+    size it is read; a letter drawn full size is flagged with no such hint."""
+    hint = "try drawing it larger"
+    small = app_module.predict(brushed(EIGHT, 0.45))[-1]
+    assert "doesn't look like a digit" in small and hint in small, small
+    assert app_module.predict(brushed(EIGHT, 1.0))[-1].startswith("Prediction: **8**")
+    letter = app_module.predict(brushed(LETTER_H, 1.0))[-1]
+    assert "doesn't look like a digit" in letter and hint not in letter, letter
+
+
 def digit_file(tmp_path, test_set, index, style) -> str:
     digit = (test_set.images[index, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     ink = (digit * 255).astype(np.uint8)
@@ -263,6 +289,7 @@ SEVEN = [[(-60, -80), (60, -80), (-15, 85)]]
 ONE = [[(0, -90), (0, 90)]]
 LETTER_H = [[(-55, -80), (-55, 80)], [(55, -80), (55, 80)], [(-55, 0), (55, 0)]]
 FOUR = [[(20, -90), (-50, 30), (50, 30)], [(25, -40), (25, 90)]]
+EIGHT = [[(0, 0), (-40, -40), (0, -85), (40, -40), (0, 0), (-45, 45), (0, 88), (45, 45), (0, 0)]]
 
 
 def test_browser_draws_a_digit_and_sees_feature_maps(browser, server, tmp_path):

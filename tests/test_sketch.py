@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from mnist_net.data import MNIST_MEAN, MNIST_STD
-from mnist_net.sketch import CENTRE, STROKE_FLOOR, SketchError, preprocess, stroke_width
+from mnist_net.sketch import CENTRE, STROKE_CEILING, STROKE_FLOOR, SketchError, preprocess, stroke_width
 
 
 def thick_digit_canvas(h=600, w=900):
@@ -169,13 +169,13 @@ def test_an_mnist_digit_is_fed_as_it_is():
         from_mnist(np.zeros((28, 28), np.float32))
 
 
-def test_the_stroke_floor_is_where_mnists_thinnest_twentieth_begins(train_set):
-    """STROKE_FLOOR (28x28 px) is the 5th percentile of MNIST training digits' stroke width, measured as
-    preprocess measures a drawing: on the ink above half its peak, at a finer scale (8x)."""
+def test_the_stroke_floor_and_ceiling_are_where_mnists_thinnest_and_thickest_twentieths_begin(train_set):
+    """STROKE_FLOOR and STROKE_CEILING (28x28 px) are the 5th and 95th percentiles of MNIST training digits' stroke
+    width, measured as preprocess measures a drawing: on the ink above half its peak, at a finer scale (8x)."""
     raw = (train_set.images[:5000, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1)
     widths = [stroke_width(np.asarray(Image.fromarray((d * 255).astype(np.uint8)).resize((224, 224), Image.BILINEAR))
                            > 127) / 8 for d in raw]
-    assert abs(np.percentile(widths, 5) - STROKE_FLOOR) < 0.05
+    assert np.allclose(np.percentile(widths, [5, 95]), [STROKE_FLOOR, STROKE_CEILING], atol=0.05)
 
 
 def test_a_digit_written_with_a_pen_is_read_as_one_drawn_with_the_brush(test_set, monkeypatch):
@@ -213,7 +213,7 @@ def test_strokes_at_or_above_the_floor_are_left_as_they_are():
     from mnist_net.sketch import _thicken_thin
 
     crop = (255 - thick_digit_canvas()[40:560, 600:860]).astype(np.float32) / 255
-    assert _thicken_thin(crop) is crop
+    assert _thicken_thin(crop)[0] is crop
 
 
 def test_one_dark_speck_does_not_make_a_grey_digit_thin():
