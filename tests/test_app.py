@@ -495,7 +495,8 @@ def save_screenshot(page, tmp_path: Path, name: str) -> None:
         img = Image.open(shot).convert("RGB")
         if img.width > 1000:
             img = img.resize((1000, round(img.height * 1000 / img.width)), Image.LANCZOS)
-        img.quantize(256).save(Path(target) / name, optimize=True)
+        # Octree keeps the colour bars' hues; median cut (the default) turned the saliency's blue-white-red purple.
+        img.quantize(256, method=Image.Quantize.FASTOCTREE).save(Path(target) / name, optimize=True)
 
 
 def test_png_data_urls_round_trip_exactly():
