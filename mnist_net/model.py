@@ -33,8 +33,6 @@ class Net(nn.Module):
 
     def __init__(self, dropout: float = 0.1, num_classes: int = 10):
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.config = ModelConfig(dropout=dropout, num_classes=num_classes)
         d = dropout
         # 1x28x28 -> 12x26x26 -> 20x24x24 -> (1x1) 10x24x24 -> (pool) 10x12x12
