@@ -15,7 +15,8 @@ the blocks' and convs' classes for subclasses whose CPU training forward compute
   ~3 ms each a step here; these ~0.6 and ~1.7 ms, and are more accurate against float64).
 - glibc told to keep freed activation buffers instead of re-faulting them in every step.
 
-Evaluation, GPUs, NCHW and float64 run the stock modules. bench/train_speed.py measures what it is worth.
+Evaluation, GPUs and NCHW run the stock modules, and float64 the stock ReLU, BatchNorm and Dropout.
+bench/train_speed.py measures what it is worth.
 """
 from __future__ import annotations
 
