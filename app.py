@@ -245,6 +245,6 @@ demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 if __name__ == "__main__":
     try:  # GRADIO_SERVER_NAME/PORT as Gradio reads them; a taken port moves on to the next free one
-        demo.launch(share=False, css=CSS)
+        demo.launch(css=CSS, show_error=True)  # show_error: a client's malformed input is named, not a bare error
     except OSError as e:  # no free port, or an address this machine does not have
         sys.exit(f"error: could not start the server: {e}")

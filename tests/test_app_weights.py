@@ -93,9 +93,12 @@ def test_app_process_starts_without_weights_and_says_why_and_one_whose_port_is_t
                     pytest.fail(f"app did not start: {proc.stdout.read() if proc.poll() is not None else 'timeout'}")
                 time.sleep(0.5)
         assert "missing.pt" in page  # the error banner is part of the page's config
-        result = Client(url, verbose=False).predict({"background": None, "layers": [], "composite": None},
-                                                    api_name="/predict")
+        client = Client(url, verbose=False)
+        result = client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict")
         assert "not found" in result[-1] and "python train.py" in result[-1]
+        # A client that sends a path where the sketchpad's dict goes is told what was expected, not only "error".
+        with pytest.raises(Exception, match="valid dictionary or instance of EditorData"):
+            client.predict("digit.png", api_name="/predict")
         _, err = taken.communicate(timeout=120)
         assert taken.returncode == 1
         assert "could not start the server: Cannot find empty port" in err and "Traceback" not in err
