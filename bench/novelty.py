@@ -1,6 +1,7 @@
 """The not-a-digit detector's rates on drawings it was not fitted on, through the app's /classify.
 
     python bench/novelty.py [--data-dir DIR] [--server URL] [--limit N] [--write] [--by-source] [--pen]
+    python bench/novelty.py --images DIR [--server URL] [--limit N] [--by-source]
 
 Sets (none used in fitting: mnist_net/drawings.py says what was):
 - mnist-test: the 10,000 MNIST test digits, enlarged onto a canvas at random sizes, places and ink styles;
@@ -16,6 +17,8 @@ Sets (none used in fitting: mnist_net/drawings.py says what was):
 --pen draws all but mnist-test with a pen 2-8 px wide instead of the app's brush: images written with a pen.
 Each drawing is a PNG file, sent as `client.predict(handle_file(path), api_name="/classify")` with --server, else to
 the same handler in-process. --write saves the rates and score histograms beside the weights (the Model tab shows them).
+--images DIR measures your own images instead, sent as they are: DIR/0 ... DIR/9 hold digits, any other folder
+non-digits (torchvision's ImageFolder layout).
 Needs Debian's handwriting fonts (apt-get install them as mnist_net.drawings.FONT_PACKAGES lists) and, the first
 time, npm's registry.
 """
@@ -36,7 +39,7 @@ from mnist_net import drawings as d  # noqa: E402
 from mnist_net.novelty import FONT_SETS  # noqa: E402
 from bench_args import count  # noqa: E402  (same folder)
 
-DIGIT_SETS = ("mnist-test", *FONT_SETS)
+DIGIT_SETS = ("mnist-test", *FONT_SETS, "digits")  # "digits": --images DIR/0 ... DIR/9
 
 
 def sets(data_dir: str | None, seed: int = 1):
@@ -54,6 +57,19 @@ def sets(data_dir: str | None, seed: int = 1):
         "shapes": ((d.shape(k, rng[3]), k, k) for k in d.SHAPES[1] for _ in range(60)),
         "scribbles": ((d.scribble(rng[4]), "scribble", "scribble") for _ in range(800)),
     }
+
+
+def folder_sets(root: str) -> dict:
+    """{"digits": ..., "non-digits": ...} of (image path, label, folder) from an ImageFolder layout: 0-9 are digits."""
+    from torchvision.datasets import ImageFolder
+
+    try:
+        found = ImageFolder(root)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        sys.exit(f"error: --images {root}: {e}")
+    named = [(path, found.classes[k]) for path, k in found.samples]
+    return {"digits": [(path, int(c), c) for path, c in named if c in "0123456789" and len(c) == 1],
+            "non-digits": [(path, c, c) for path, c in named if not (c in "0123456789" and len(c) == 1)]}
 
 
 def font_interval(kept: list, n: int = 10_000) -> np.ndarray:
@@ -89,28 +105,42 @@ def main(argv=None) -> int:
                         "tab shows them; with --server, measure an app serving those weights")
     p.add_argument("--by-source", action="store_true", help="also each font's, shape's and letter's rate")
     p.add_argument("--pen", action="store_true", help="draw with a pen 2-8 px wide, not the app's ~28 px brush")
+    p.add_argument("--images", metavar="DIR", help="measure your own images instead, sent as they are: DIR/0 ... "
+                                                   "DIR/9 hold digits, any other folder non-digits")
     args = p.parse_args(argv)
+    if args.images and (args.pen or args.write):
+        p.error("--images sends your images as they are, and the Model tab shows the sets drawn here: "
+                "use it without --pen and --write")
     if args.pen and args.write:
         p.error("--write saves the brush's rates, which the Model tab shows: run --pen without it")
     if args.pen:
         d.STROKE = (2.0, 8.0)
-    try:  # before minutes of drawing: Debian's fonts are installed, the others can be downloaded
-        d.fonts(1), d.fonts(2), d.fonts(3)
-    except FileNotFoundError as e:
-        sys.exit(f"error: {e}")
+    if args.images:
+        chosen = folder_sets(args.images)
+    else:
+        try:  # before minutes of drawing: Debian's fonts are installed, the others can be downloaded
+            d.fonts(1), d.fonts(2), d.fonts(3)
+        except FileNotFoundError as e:
+            sys.exit(f"error: {e}")
+        chosen = sets(args.data_dir)
     classify = classifier(args.server)
     results, scores = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, drawings in sets(args.data_dir).items():
+        for name, drawings in chosen.items():
+            if not drawings:  # --images with no digit folders, or no others
+                continue
             t0, rows = time.time(), []
             for i, (canvas, label, source) in enumerate(drawings):
                 if args.limit and i >= args.limit:
                     break
-                path = os.path.join(tmp, f"{name}-{i}.png")
-                Image.fromarray(canvas).save(path)
+                path = canvas if isinstance(canvas, str) else os.path.join(tmp, f"{name}-{i}.png")
+                if path is not canvas:
+                    Image.fromarray(canvas).save(path)
                 out = classify(path)
                 if out["is_digit"] is None:
                     sys.exit(f"error: {out.get('message') or 'the app has no not-a-digit detector'}")
+                if out["digit"] is None:  # blank or unreadable: counted as flagged, as /classify answers it
+                    print(f"    {path}: {out['message']}")
                 label = int(label) if name in DIGIT_SETS else label
                 rows.append((out["is_digit"], out["digit"], label, source, out["novelty"]))
             flagged = [not r[0] for r in rows]
@@ -131,6 +161,8 @@ def main(argv=None) -> int:
                   + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res else "")
                   + interval
                   + f"  ({time.time() - t0:.0f} s)", flush=True)
+    if args.images:
+        return 0
     others = [results[n] for n in results if n not in DIGIT_SETS]
     caught = sum(r["flagged"] * r["n"] for r in others) / sum(r["n"] for r in others)
     print(f"non-digits (letters, shapes, scribbles together): {caught:.1%} flagged")

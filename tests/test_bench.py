@@ -21,9 +21,9 @@ def run_bench(script: str, *args: str, data_dir: str, timeout: int = 240) -> str
     return proc.stdout
 
 
-def run_in_process(script: str, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+def run_in_process(script: str, args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
     """`python bench/SCRIPT ARGS`, run in this process (no interpreter start-up and imports, ~2.5 s a script):
-    its exit code and standard error, as the shell would see them."""
+    its exit code, standard error and standard output, as the shell would see them."""
     monkeypatch.setattr(sys, "argv", [str(ROOT / "bench" / script), *args])
     monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as `python bench/SCRIPT` puts its folder first
     capsys.readouterr()
@@ -32,7 +32,8 @@ def run_in_process(script: str, args: list[str], monkeypatch, capsys) -> tuple[i
         code, message = 0, ""
     except SystemExit as e:  # sys.exit("message") prints the message and exits with 1
         code, message = (1, f"{e.code}\n") if isinstance(e.code, str) else (e.code or 0, "")
-    return code, capsys.readouterr().err + message
+    captured = capsys.readouterr()
+    return code, captured.err + message, captured.out
 
 
 def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot_reach(data_dir, monkeypatch, capsys):
@@ -45,9 +46,11 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
          "error: no Gradio app answers at http://127.0.0.1:1/"),
         ("browser_latency.py", ["--chromium", "/nonexistent/chromium"], 1, "Chromium not found at /nonexistent/chromium"),
         ("novelty.py", ["--limit", "0"], 2, "--limit: must be at least 1, got 0"),
+        ("novelty.py", ["--images", ".", "--write"], 2, "use it without --pen and --write"),
+        ("novelty.py", ["--images", "/nonexistent/folder"], 1, "error: --images /nonexistent/folder: [Errno 2]"),
     ]
     for script, args, expected_code, expected in cases:
-        code, err = run_in_process(script, args, monkeypatch, capsys)
+        code, err, _ = run_in_process(script, args, monkeypatch, capsys)
         assert code == expected_code and expected in err, (script, code, err[-2000:])
 
 
@@ -79,3 +82,39 @@ def test_browser_latency_times_the_apps_own_sketchpad_on_its_floor_page(app_modu
     for setting in ("canvas_size", "fixed_canvas", "layers", "transforms", "type", "image_mode", "height"):
         assert getattr(floor, setting) == getattr(shown, setting), setting
     assert floor.brush.default_size == shown.brush.default_size == app_module.BRUSH // 2
+
+
+def test_novelty_bench_measures_a_folder_of_your_own_images_through_the_running_app(server, test_set, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """--images DIR: DIR/0 ... DIR/9 are digits, other folders non-digits, sent as they are to /classify."""
+    import numpy as np
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from mnist_net import drawings
+    from mnist_net.data import MNIST_MEAN, MNIST_STD
+
+    rng = np.random.default_rng(0)
+    for i in range(20):  # MNIST test digits as the app's tests draw them; the 7s also filed under 1, wrongly
+        image, label = (test_set.images[i, 0].numpy() * MNIST_STD + MNIST_MEAN).clip(0, 1), int(test_set.labels[i])
+        canvas = drawings.mnist_drawn(image, rng)
+        for folder in {str(label), "1" if label == 7 else str(label)}:
+            (tmp_path / folder).mkdir(exist_ok=True)
+            Image.fromarray(canvas).save(tmp_path / folder / f"{i}.png")
+    (tmp_path / "shapes").mkdir()
+    for kind in ("house", "arrow", "hash"):
+        Image.fromarray(drawings.shape(kind, rng)).save(tmp_path / "shapes" / f"{kind}.png")
+    Image.new("L", (60, 60), 255).save(tmp_path / "shapes" / "blank.png")
+    (tmp_path / "README.txt").write_text("not an image: left out")
+
+    client = Client(server, verbose=False)
+    answers = {p: client.predict(handle_file(str(p)), api_name="/classify") for p in sorted(tmp_path.glob("[0-9]/*"))}
+    kept = [int(p.parent.name) == a["digit"] for p, a in answers.items() if a["is_digit"]]
+    assert 0 < len(kept) and not all(kept), "the 7s filed under 1 must count as misread"
+    flagged = 1 - len(kept) / len(answers)
+
+    code, err, out = run_in_process("novelty.py", ["--images", str(tmp_path), "--server", server], monkeypatch, capsys)
+    assert code == 0, err[-2000:]
+    assert f"digits: {len(answers):>6,} drawings, {flagged:6.1%} flagged, {np.mean(kept):6.2%} of the rest read right" \
+        in out, out
+    assert "non-digits:      4 drawings" in out and "blank.png: No ink found" in out, out
