@@ -60,16 +60,25 @@ def sets(data_dir: str | None, seed: int = 1):
 
 
 def folder_sets(root: str) -> dict:
-    """{"digits": ..., "non-digits": ...} of (image path, label, folder) from an ImageFolder layout: 0-9 are digits."""
-    from torchvision.datasets import ImageFolder
-
-    try:
-        found = ImageFolder(root)
-    except (FileNotFoundError, NotADirectoryError) as e:
-        sys.exit(f"error: --images {root}: {e}")
-    named = [(path, found.classes[k]) for path, k in found.samples]
-    return {"digits": [(path, int(c), c) for path, c in named if c in "0123456789" and len(c) == 1],
-            "non-digits": [(path, c, c) for path, c in named if not (c in "0123456789" and len(c) == 1)]}
+    """{"digits": ..., "non-digits": ...} of (image path, label, folder), each set shuffled (--limit takes a sample):
+    the files in root/0 ... root/9 are digits, those in its other folders non-digits."""
+    root = Path(root)
+    if not root.is_dir():
+        sys.exit(f"error: --images {root}: not a folder")
+    found = {"digits": [], "non-digits": []}
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith((".", "__")):  # hidden, and zip tools' __MACOSX
+            continue
+        if folder.name.isdigit() and len(folder.name) > 1:
+            sys.exit(f"error: --images {root}: a folder named {folder.name!r}; digits go in folders 0 ... 9")
+        digit = folder.name.isdigit()
+        files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+        found["digits" if digit else "non-digits"] += [(str(f), int(folder.name) if digit else folder.name,
+                                                        folder.name) for f in files]
+    if not any(found.values()):
+        sys.exit(f"error: --images {root}: no files in its folders (0 ... 9 for digits, any other for non-digits)")
+    rng = np.random.default_rng(0)
+    return {name: [items[k] for k in rng.permutation(len(items))] for name, items in found.items()}
 
 
 def font_interval(kept: list, n: int = 10_000) -> np.ndarray:
@@ -108,9 +117,9 @@ def main(argv=None) -> int:
     p.add_argument("--images", metavar="DIR", help="measure your own images instead, sent as they are: DIR/0 ... "
                                                    "DIR/9 hold digits, any other folder non-digits")
     args = p.parse_args(argv)
-    if args.images and (args.pen or args.write):
+    if args.images and (args.pen or args.write or args.data_dir):
         p.error("--images sends your images as they are, and the Model tab shows the sets drawn here: "
-                "use it without --pen and --write")
+                "use it without --pen, --write and --data-dir")
     if args.pen and args.write:
         p.error("--write saves the brush's rates, which the Model tab shows: run --pen without it")
     if args.pen:
@@ -139,15 +148,20 @@ def main(argv=None) -> int:
                 out = classify(path)
                 if out["is_digit"] is None:
                     sys.exit(f"error: {out.get('message') or 'the app has no not-a-digit detector'}")
-                if out["digit"] is None:  # blank or unreadable: counted as flagged, as /classify answers it
-                    print(f"    {path}: {out['message']}")
+                if out["digit"] is None:  # blank or unreadable: no drawing to rate
+                    print(f"    left out, {path}: {out['message']}")
+                    continue
                 label = int(label) if name in DIGIT_SETS else label
                 rows.append((out["is_digit"], out["digit"], label, source, out["novelty"]))
+            if not rows:
+                print(f"{name:>10}: no image could be read")
+                continue
             flagged = [not r[0] for r in rows]
             res = {"n": len(rows), "flagged": float(np.mean(flagged))}
             if name in DIGIT_SETS:
                 kept = [r for r in rows if r[0]]
-                res["read_right"] = float(np.mean([r[1] == r[2] for r in kept])) if kept else 0.0
+                if kept:
+                    res["read_right"] = float(np.mean([r[1] == r[2] for r in kept]))
             interval = " (95% over fonts: {:.2%}-{:.2%})".format(*font_interval(kept)) \
                 if name in FONT_SETS and kept else ""
             results[name], scores[name] = res, [r[4] for r in rows]
@@ -158,7 +172,8 @@ def main(argv=None) -> int:
                     print(f"    {key:>24}: {len(mine):>5} drawings, {np.mean([not r[0] for r in mine]):6.1%} flagged"
                           + (f", {np.mean([r[1] == r[2] for r in kept]):6.1%} of the rest read right" if kept else ""))
             print(f"{name:>10}: {res['n']:>6,} drawings, {res['flagged']:6.1%} flagged"
-                  + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res else "")
+                  + (f", {res['read_right']:6.2%} of the rest read right" if "read_right" in res
+                     else ", none passed" if name in DIGIT_SETS else "")
                   + interval
                   + f"  ({time.time() - t0:.0f} s)", flush=True)
     if args.images:

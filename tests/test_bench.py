@@ -36,9 +36,12 @@ def run_in_process(script: str, args: list[str], monkeypatch, capsys) -> tuple[i
     return code, captured.err + message, captured.out
 
 
-def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot_reach(data_dir, monkeypatch, capsys):
+def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot_reach(data_dir, monkeypatch, capsys,
+                                                                                     tmp_path):
     # (script, args, exit code, message); the scripts share bench_args.count.
     monkeypatch.setenv("MNIST_DATA_DIR", data_dir)
+    (tmp_path / "3").mkdir()
+    (tmp_path / "07").mkdir()
     cases = [
         ("train_speed.py", ["--rounds", "0"], 2, "--rounds: must be at least 1, got 0"),
         ("load_test.py", ["--clients", "many"], 2, "--clients: expected a whole number, got 'many'"),
@@ -46,8 +49,10 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
          "error: no Gradio app answers at http://127.0.0.1:1/"),
         ("browser_latency.py", ["--chromium", "/nonexistent/chromium"], 1, "Chromium not found at /nonexistent/chromium"),
         ("novelty.py", ["--limit", "0"], 2, "--limit: must be at least 1, got 0"),
-        ("novelty.py", ["--images", ".", "--write"], 2, "use it without --pen and --write"),
-        ("novelty.py", ["--images", "/nonexistent/folder"], 1, "error: --images /nonexistent/folder: [Errno 2]"),
+        ("novelty.py", ["--images", ".", "--write"], 2, "use it without --pen, --write and --data-dir"),
+        ("novelty.py", ["--images", "/nonexistent/folder"], 1, "error: --images /nonexistent/folder: not a folder"),
+        ("novelty.py", ["--images", str(tmp_path / "3")], 1, "no files in its folders (0 ... 9 for digits"),
+        ("novelty.py", ["--images", str(tmp_path)], 1, "a folder named '07'; digits go in folders 0 ... 9"),
     ]
     for script, args, expected_code, expected in cases:
         code, err, _ = run_in_process(script, args, monkeypatch, capsys)
@@ -105,10 +110,11 @@ def test_novelty_bench_measures_a_folder_of_your_own_images_through_the_running_
     for kind in ("house", "arrow", "hash"):
         Image.fromarray(drawings.shape(kind, rng)).save(tmp_path / "shapes" / f"{kind}.png")
     Image.new("L", (60, 60), 255).save(tmp_path / "shapes" / "blank.png")
-    (tmp_path / "README.txt").write_text("not an image: left out")
+    (tmp_path / "README.txt").write_text("not in a folder: not sent")
+    (tmp_path / "3" / ".DS_Store").write_bytes(b"hidden: not sent")
 
     client = Client(server, verbose=False)
-    answers = {p: client.predict(handle_file(str(p)), api_name="/classify") for p in sorted(tmp_path.glob("[0-9]/*"))}
+    answers = {p: client.predict(handle_file(str(p)), api_name="/classify") for p in tmp_path.glob("[0-9]/[0-9]*")}
     kept = [int(p.parent.name) == a["digit"] for p, a in answers.items() if a["is_digit"]]
     assert 0 < len(kept) and not all(kept), "the 7s filed under 1 must count as misread"
     flagged = 1 - len(kept) / len(answers)
@@ -117,4 +123,5 @@ def test_novelty_bench_measures_a_folder_of_your_own_images_through_the_running_
     assert code == 0, err[-2000:]
     assert f"digits: {len(answers):>6,} drawings, {flagged:6.1%} flagged, {np.mean(kept):6.2%} of the rest read right" \
         in out, out
-    assert "non-digits:      4 drawings" in out and "blank.png: No ink found" in out, out
+    assert "non-digits:      3 drawings" in out and "left out, " in out and "blank.png: No ink found" in out, out
+    assert "DS_Store" not in out and "README" not in out, out
