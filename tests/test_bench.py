@@ -42,6 +42,7 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
     monkeypatch.setenv("MNIST_DATA_DIR", data_dir)
     (tmp_path / "3").mkdir()
     (tmp_path / "07").mkdir()
+    (tmp_path / "3" / "x.png").write_bytes(b"")
     cases = [
         ("train_speed.py", ["--rounds", "0"], 2, "--rounds: must be at least 1, got 0"),
         ("load_test.py", ["--clients", "many"], 2, "--clients: expected a whole number, got 'many'"),
@@ -53,6 +54,7 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
         ("novelty.py", ["--images", "/nonexistent/folder"], 1, "error: --images /nonexistent/folder: not a folder"),
         ("novelty.py", ["--images", str(tmp_path / "3")], 1, "no files in its folders (0 ... 9 for digits"),
         ("novelty.py", ["--images", str(tmp_path)], 1, "a folder named '07'; digits go in folders 0 ... 9"),
+        ("optdigits.py", [str(tmp_path / "3" / "x.png")], 1, "x.png is a file, not a folder"),
     ]
     for script, args, expected_code, expected in cases:
         code, err, _ = run_in_process(script, args, monkeypatch, capsys)
@@ -125,3 +127,36 @@ def test_novelty_bench_measures_a_folder_of_your_own_images_through_the_running_
         in out, out
     assert "non-digits:      3 drawings" in out and "left out, " in out and "blank.png: No ink found" in out, out
     assert "DS_Store" not in out and "README" not in out, out
+
+
+def test_optdigits_writes_real_handwriting_and_mnist_in_the_same_8x8_form(data_dir, tmp_path, monkeypatch, capsys):
+    """bench/optdigits.py: the 13 writers' digits, each in its digit's folder as it is; MNIST's in the same form."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import missing
+    from mnist_net.data import load_raw
+
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        missing("scikit-learn (requirements-dev.txt) for bench/optdigits.py")
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from optdigits import to_8x8
+
+    bar = np.zeros((28, 28), np.uint8)
+    bar[4:24, 10:14], bar[4:24, 14] = 255, 32  # 20 x 5 px of ink: 32 x 8 in the box, columns 12 ... 19
+    bar[3, 10:15] = bar[24, 10:15] = 31  # too faint to be ink
+    assert to_8x8(bar).tolist() == [[0, 0, 0, 16, 16, 0, 0, 0]] * 8
+
+    code, err, out = run_in_process("optdigits.py", [str(tmp_path), "--data-dir", data_dir], monkeypatch, capsys)
+    assert code == 0, err[-2000:]
+    writers, (images, labels) = load_digits(), load_raw(data_dir, train=False)
+    for name, counts, digits in (("writers", writers.images, writers.target), ("mnist", None, labels.numpy())):
+        files = list(tmp_path.glob(f"{name}/*/*.png"))
+        per_digit = [sum(f.parent.name == str(k) for f in files) for k in range(10)]
+        assert per_digit == np.bincount(digits).tolist(), (name, per_digit)
+        for i in (0, 777, len(digits) - 1):
+            written = np.array(Image.open(tmp_path / name / str(digits[i]) / f"{i}.png"), dtype=float)
+            expected = writers.images[i] if counts is not None else to_8x8(images[i].numpy())
+            np.testing.assert_allclose(written, 255 - expected * 255 / 16, atol=0.5)
