@@ -62,8 +62,11 @@ def main(argv=None) -> int:
     except DataError as e:  # no MNIST where we looked: say where and how to get it
         sys.exit(f"error: {e}")
     writers = load_digits()
-    save(args.out / "writers", writers.images, writers.target)
-    save(args.out / "mnist", (to_8x8(x) for x in images.numpy()), labels.tolist())
+    try:
+        save(args.out / "writers", writers.images, writers.target)
+        save(args.out / "mnist", (to_8x8(x) for x in images.numpy()), labels.tolist())
+    except OSError as e:
+        sys.exit(f"error: cannot write into {args.out}: {e.strerror or e}")
     print(f"Wrote {len(writers.target):,} digits to {args.out / 'writers'}, {len(labels):,} to {args.out / 'mnist'}")
     return 0
 

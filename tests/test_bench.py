@@ -55,6 +55,7 @@ def test_bench_scripts_refuse_counts_that_make_no_sense_and_say_what_they_cannot
         ("novelty.py", ["--images", str(tmp_path / "3")], 1, "no files in its folders (0 ... 9 for digits"),
         ("novelty.py", ["--images", str(tmp_path)], 1, "a folder named '07'; digits go in folders 0 ... 9"),
         ("optdigits.py", [str(tmp_path / "3" / "x.png")], 1, "x.png is a file, not a folder"),
+        ("optdigits.py", ["/proc/no-such-folder"], 1, "error: cannot write into /proc/no-such-folder: No such file"),
     ]
     for script, args, expected_code, expected in cases:
         code, err, _ = run_in_process(script, args, monkeypatch, capsys)
