@@ -22,10 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def to_8x8(digit: np.ndarray) -> np.ndarray:
     """optdigits' form of a 28x28 MNIST digit: its ink fitted into a 32x32 box, aspect kept, centred, and the ink
-    pixels counted in each 4x4 block (0 ... 16). Ink is above 31 of 255: MNIST's digits then have as much ink as
-    optdigits' (317 and 313 of 1,024 pixels on average), so neither set's strokes are the thicker."""
-    ink = digit > 31
+    pixels counted in each 4x4 block (0 ... 16). Ink is above 62 of 255: there MNIST's 10,000 test digits have as
+    much ink as optdigits' 1,797 (312.6 of 1,024 pixels on average, both), so neither set's strokes are the thicker."""
+    ink = digit > 62
     ys, xs = np.nonzero(ink)
+    if not ys.size:
+        return np.zeros((8, 8), int)
     ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     scale = 32 / max(ink.shape)
     size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
         sys.exit(f"error: {e}")
     writers = load_digits()
     try:
+        args.out.mkdir(parents=True, exist_ok=True)
         save(args.out / "writers", writers.images, writers.target)
         save(args.out / "mnist", (to_8x8(x) for x in images.numpy()), labels.tolist())
     except OSError as e:
