@@ -40,10 +40,11 @@ def to_8x8(digit: np.ndarray) -> np.ndarray:
 
 def save(root: Path, images, labels) -> None:
     """each 8x8 count image as a PNG, dark ink on white, in root/<digit>/."""
+    for digit in range(10):
+        (root / str(digit)).mkdir(parents=True, exist_ok=True)
     for i, (counts, label) in enumerate(zip(images, labels)):
-        folder = root / str(int(label))
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((255 - np.asarray(counts) * 255 / 16).round().astype(np.uint8)).save(folder / f"{i}.png")
+        png = Image.fromarray((255 - np.asarray(counts) * 255 / 16).round().astype(np.uint8))
+        png.save(root / str(int(label)) / f"{i}.png")
 
 
 def main(argv=None) -> int:

@@ -154,11 +154,11 @@ def test_optdigits_writes_real_handwriting_and_mnist_in_the_same_8x8_form(data_d
     code, err, out = run_in_process("optdigits.py", [str(tmp_path), "--data-dir", data_dir], monkeypatch, capsys)
     assert code == 0, err[-2000:]
     writers, (images, labels) = load_digits(), load_raw(data_dir, train=False)
-    for name, counts, digits in (("writers", writers.images, writers.target), ("mnist", None, labels.numpy())):
+    for name, counts, digits in (("writers", lambda i: writers.images[i], writers.target),
+                                 ("mnist", lambda i: to_8x8(images[i].numpy()), labels.numpy())):
         files = list(tmp_path.glob(f"{name}/*/*.png"))
         per_digit = [sum(f.parent.name == str(k) for f in files) for k in range(10)]
         assert per_digit == np.bincount(digits).tolist(), (name, per_digit)
         for i in (0, 777, len(digits) - 1):
             written = np.array(Image.open(tmp_path / name / str(digits[i]) / f"{i}.png"), dtype=float)
-            expected = writers.images[i] if counts is not None else to_8x8(images[i].numpy())
-            np.testing.assert_allclose(written, 255 - expected * 255 / 16, atol=0.5)
+            np.testing.assert_allclose(written, 255 - counts(i) * 255 / 16, atol=0.5)
