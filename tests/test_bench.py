@@ -162,3 +162,94 @@ def test_optdigits_writes_real_handwriting_and_mnist_in_the_same_8x8_form(data_d
         for i in (0, 777, len(digits) - 1):
             written = np.array(Image.open(tmp_path / name / str(digits[i]) / f"{i}.png"), dtype=float)
             np.testing.assert_allclose(written, 255 - counts(i) * 255 / 16, atol=0.5)
+
+
+UJI_SAMPLE = """//
+// UJI: 100 units per millimetre
+//
+// ASCII char: x
+WORD x trn_UJI_W03-01
+  NUMSTROKES 2
+  POINTS 2 # 0 0 800 1000
+  POINTS 2 # 800 0 0 1000
+// ASCII char: o
+WORD o trn_UJI_W03-01
+  NUMSTROKES 1
+  POINTS 4 # 0 0 400 0 400 400 0 0
+// Non-ASCII char: ntilde
+WORD ñ trn_UJI_W03-01
+  NUMSTROKES 1
+  POINTS 2 # 0 0 400 400
+// ASCII char: 7
+WORD 7 trn_UJI_W03-01
+  NUMSTROKES 1
+  POINTS 3 # 0 0 800 0 300 1200
+WORD 7 tst_UPV_W41-02
+  NUMSTROKES 2
+  POINTS 3 # 0 0 800 0 300 1200
+  POINTS 2 # 200 600 800 600
+// ASCII char: .
+WORD . tst_UPV_W41-02
+  NUMSTROKES 1
+  POINTS 1 # 5 5
+"""
+
+
+def test_ujipen_draws_each_pen_sample_with_the_brush_into_its_digits_folder(tmp_path, monkeypatch, capsys):
+    """bench/ujipen.py: real pen strokes drawn as on the canvas (y down); digits by folder, the letters that do not
+    look like a digit in letters/; digit-like letters, accented ones and punctuation left out."""
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "uji.txt").write_text(UJI_SAMPLE, encoding="utf-8")
+    code, err, out = run_in_process("ujipen.py", [str(tmp_path / "uji.txt"), str(tmp_path / "out")], monkeypatch,
+                                    capsys)
+    assert code == 0, err[-2000:]
+    assert "Wrote 2 digits to " in out and ", 1 letters to " in out, out
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["7/W03-1.png", "7/W41-2.png", "letters/W03-1-lower-x.png"], written
+
+    def ink(path):
+        image = np.array(Image.open(tmp_path / "out" / path))
+        assert image.shape == (280, 280) and image.dtype == np.uint8
+        rows, cols = np.nonzero(image < 128)
+        return image[rows.min():rows.max() + 1, cols.min():cols.max() + 1] < 128
+
+    def width(band):  # the ink's horizontal extent in these rows, as a share of the drawing's width
+        cols = np.nonzero(band.any(0))[0]
+        return (cols.max() - cols.min() + 1) / band.shape[1] if cols.size else 0.0
+
+    for path, bar in (("7/W03-1.png", False), ("7/W41-2.png", True)):
+        seven = ink(path)
+        h = seven.shape[0]
+        assert width(seven[:h // 10]) > 0.9 and width(seven[-h // 10:]) < 0.4, path  # its top bar at the top
+        assert (width(seven[h // 2 - 2:h // 2 + 2]) > 0.6) == bar, path  # the second one's crossbar, drawn
+        assert 0.55 < seven.shape[1] / h < 0.8, path  # 800 x 1200 units plus the brush: its aspect kept
+    x = ink("letters/W03-1-lower-x.png")
+    assert x[:10, :10].any() and x[:10, -10:].any() and x[-10:, :10].any() and x[-10:, -10:].any()
+    side = x.shape[1] // 4  # two crossing strokes, the pen lifted between them: nothing at the sides' middles
+    assert not x[x.shape[0] // 2, :side].any() and not x[x.shape[0] // 2, -side:].any()
+
+
+def test_ujipen_refuses_files_it_cannot_read_plainly(tmp_path, monkeypatch, capsys):
+    (tmp_path / "short.txt").write_text(UJI_SAMPLE.replace("POINTS 3 # 0 0 800 0 300 1200\nWORD 7 tst",
+                                                           "POINTS 3 # 0 0 800 0 300\nWORD 7 tst"))
+    (tmp_path / "csv.txt").write_text("label,x,y\n7,1,2\n")
+    (tmp_path / "dots.txt").write_text(UJI_SAMPLE.split("// ASCII char: .")[1])
+    (tmp_path / "latin1.txt").write_bytes(UJI_SAMPLE.replace("// ASCII char: o", "// \xf1").encode("latin-1"))
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    cases = [
+        ("missing.txt", "error: cannot read "),
+        ("short.txt", "short.txt, line 20: POINTS 3 but 5 numbers, not 6"),
+        ("csv.txt", "csv.txt, line 1: not UJIpenchars2's format: 'label,x,y'"),
+        ("dots.txt", "dots.txt holds no digits or letters in UJIpenchars2's format"),
+        ("image.png", "image.png, line 1: not UJIpenchars2's format: "),
+        ("folder", "error: cannot read "),
+    ]
+    for name, expected in cases:
+        code, err, _ = run_in_process("ujipen.py", [str(tmp_path / name), str(tmp_path / "out")], monkeypatch, capsys)
+        assert code == 1 and expected in err, (name, code, err[-2000:])
+    (tmp_path / "folder").mkdir()
+    code, err, out = run_in_process("ujipen.py", [str(tmp_path / "latin1.txt"), str(tmp_path / "short.txt")],
+                                    monkeypatch, capsys)  # another encoding reads; a file is no folder to write into
+    assert code == 1 and "error: cannot write into " in err and "short.txt" in err, err
