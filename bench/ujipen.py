@@ -24,6 +24,7 @@ from mnist_net import drawings as d  # noqa: E402
 
 SAMPLE = re.compile(r"WORD (\S+) (?:trn|tst)_[A-Z]+_(W\d+)-0?(\d+)")  # [A-Z]+: the site, UJI or UPV
 POINTS = re.compile(r"POINTS (\d+) #((?: -?\d+)*)")
+DIGITS = "0123456789"
 
 
 def samples(text: str, name: str = "the file") -> list[tuple[str, str, list[np.ndarray]]]:
@@ -53,20 +54,20 @@ def main(argv=None) -> int:
     except OSError as e:
         sys.exit(f"error: cannot read {args.file}: {e.strerror or e}")
     wanted = [(c, who, strokes) for c, who, strokes in samples(text, str(args.file))
-              if (c.isdigit() or c in d.LETTERS) and strokes]
+              if (c in DIGITS or c in d.LETTERS) and strokes]
     if not wanted:
         sys.exit(f"error: {args.file} holds no digits or letters in UJIpenchars2's format")
     rng = np.random.default_rng(0)
     try:
-        for folder in [*map(str, range(10)), "letters"]:
+        for folder in [*DIGITS, "letters"]:
             (args.out / folder).mkdir(parents=True, exist_ok=True)
         for c, who, strokes in wanted:
-            path = args.out / c if c.isdigit() else args.out / "letters"
-            name = who if c.isdigit() else f"{who}-{'upper' if c.isupper() else 'lower'}-{c}"
+            path = args.out / c if c in DIGITS else args.out / "letters"
+            name = who if c in DIGITS else f"{who}-{'upper' if c.isupper() else 'lower'}-{c}"
             Image.fromarray(d.brush_canvas(strokes, rng)).save(path / f"{name}.png")
     except OSError as e:
         sys.exit(f"error: cannot write into {args.out}: {e.strerror or e}")
-    digits = sum(c.isdigit() for c, _, _ in wanted)
+    digits = sum(c in DIGITS for c, _, _ in wanted)
     print(f"Wrote {digits:,} digits to {args.out}/0 ... 9, {len(wanted) - digits:,} letters to {args.out / 'letters'}")
     return 0
 
