@@ -73,7 +73,7 @@ SHAPES = (("heart", "star", "triangle", "square", "cross", "spiral", "smiley", "
 
 
 def brush_canvas(strokes: list[np.ndarray], rng: np.random.Generator, brush: float | None = None) -> np.ndarray:
-    """Polylines (points in [0, 1]^2, y down) scaled into the canvas at a random size and place, drawn with a round
+    """Polylines (points in any units, y down) scaled into the canvas at a random size and place, drawn with a round
     brush: the 280x280 canvas, black on white (uint8)."""
     pts = np.concatenate(strokes)
     lo, hi = pts.min(0), pts.max(0)

@@ -180,6 +180,11 @@ WORD o trn_UJI_W03-01
 WORD ñ trn_UJI_W03-01
   NUMSTROKES 1
   POINTS 2 # 0 0 400 400
+// ASCII char: K
+WORD K trn_UJI_W03-02
+  NUMSTROKES 2
+  POINTS 2 # 0 0 0 1000
+  POINTS 3 # 600 0 0 500 600 1000
 // ASCII char: 7
 WORD 7 trn_UJI_W03-01
   NUMSTROKES 1
@@ -188,6 +193,13 @@ WORD 7 tst_UPV_W41-02
   NUMSTROKES 2
   POINTS 3 # 0 0 800 0 300 1200
   POINTS 2 # 200 600 800 600
+WORD 12 tst_UPV_W41-02
+  NUMSTROKES 1
+  POINTS 2 # 0 0 5 5
+WORD 5 tst_UPV_W41-02
+WORD ² tst_UPV_W41-02
+  NUMSTROKES 1
+  POINTS 2 # 0 0 5 5
 // ASCII char: .
 WORD . tst_UPV_W41-02
   NUMSTROKES 1
@@ -197,17 +209,27 @@ WORD . tst_UPV_W41-02
 
 def test_ujipen_draws_each_pen_sample_with_the_brush_into_its_digits_folder(tmp_path, monkeypatch, capsys):
     """bench/ujipen.py: real pen strokes drawn as on the canvas (y down); digits by folder, the letters that do not
-    look like a digit in letters/; digit-like letters, accented ones and punctuation left out."""
+    look like a digit in letters/; digit-like letters, accented ones, punctuation and the rest left out. A sample is
+    drawn the same whatever else, in whatever order, the file holds."""
     import numpy as np
     from PIL import Image
 
-    (tmp_path / "uji.txt").write_text(UJI_SAMPLE, encoding="utf-8")
-    code, err, out = run_in_process("ujipen.py", [str(tmp_path / "uji.txt"), str(tmp_path / "out")], monkeypatch,
-                                    capsys)
-    assert code == 0, err[-2000:]
-    assert "Wrote 2 digits to " in out and ", 1 letters to " in out, out
-    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
-    assert written == ["7/W03-1.png", "7/W41-2.png", "letters/W03-1-lower-x.png"], written
+    def write(text: str, out: str, *args: str) -> dict:
+        (tmp_path / f"{out}.txt").write_text(text, encoding="utf-8")
+        code, err, stdout = run_in_process("ujipen.py", [str(tmp_path / f"{out}.txt"), str(tmp_path / out), *args],
+                                           monkeypatch, capsys)
+        assert code == 0, err[-2000:]
+        return {str(p.relative_to(tmp_path / out)): p.read_bytes() for p in (tmp_path / out).rglob("*.png")}, stdout
+
+    written, out = write(UJI_SAMPLE, "out")
+    assert "Wrote 2 digits to " in out and ", 2 letters to " in out, out
+    assert sorted(written) == ["7/W03-1.png", "7/W41-2.png", "letters/W03-1-lower-x.png",
+                               "letters/W03-2-upper-K.png"], sorted(written)
+    head, *words = UJI_SAMPLE.split("\nWORD ")  # its samples in reverse order, the x made a y
+    shuffled, _ = write("\nWORD ".join([head, *words[::-1]]).replace("WORD x", "WORD y"), "reversed")
+    assert all(shuffled.get(k) == v for k, v in written.items() if "-x" not in k), "drawn as it was, in any order"
+    other_seed, _ = write(UJI_SAMPLE, "seed1", "--seed", "1")
+    assert other_seed.keys() == written.keys() and other_seed["7/W03-1.png"] != written["7/W03-1.png"]
 
     def ink(path):
         image = np.array(Image.open(tmp_path / "out" / path))
@@ -232,24 +254,36 @@ def test_ujipen_draws_each_pen_sample_with_the_brush_into_its_digits_folder(tmp_
 
 
 def test_ujipen_refuses_files_it_cannot_read_plainly(tmp_path, monkeypatch, capsys):
-    (tmp_path / "short.txt").write_text(UJI_SAMPLE.replace("POINTS 3 # 0 0 800 0 300 1200\nWORD 7 tst",
-                                                           "POINTS 3 # 0 0 800 0 300\nWORD 7 tst"))
+    def variant(name: str, old: str, new: str) -> None:
+        assert old in UJI_SAMPLE
+        (tmp_path / name).write_text(UJI_SAMPLE.replace(old, new, 1), encoding="utf-8")
+
+    variant("short.txt", "POINTS 3 # 0 0 800 0 300 1200\nWORD 7 tst", "POINTS 3 # 0 0 800 0 300\nWORD 7 tst")
+    variant("strokes.txt", "  POINTS 2 # 200 600 800 600\n", "")
+    variant("empty.txt", "POINTS 1 # 5 5", "POINTS 0 #")
+    (tmp_path / "headless.txt").write_text("  NUMSTROKES 1\n  POINTS 1 # 5 5\n")
     (tmp_path / "csv.txt").write_text("label,x,y\n7,1,2\n")
     (tmp_path / "dots.txt").write_text(UJI_SAMPLE.split("// ASCII char: .")[1])
-    (tmp_path / "latin1.txt").write_bytes(UJI_SAMPLE.replace("// ASCII char: o", "// \xf1").encode("latin-1"))
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / "folder").mkdir()
     cases = [
         ("missing.txt", "error: cannot read "),
-        ("short.txt", "short.txt, line 20: POINTS 3 but 5 numbers, not 6"),
+        ("folder", "error: cannot read "),
+        ("short.txt", "short.txt, line 25: POINTS 3 but 5 numbers, not 6"),
+        ("strokes.txt", "strokes.txt, line 26: 7 W41-2: NUMSTROKES 2 but 1 POINTS lines"),
+        ("empty.txt", "empty.txt, line 40: not UJIpenchars2's format: 'POINTS 0 #'"),
+        ("headless.txt", "headless.txt, line 1: NUMSTROKES before any WORD line"),
         ("csv.txt", "csv.txt, line 1: not UJIpenchars2's format: 'label,x,y'"),
         ("dots.txt", "dots.txt holds no digits or letters in UJIpenchars2's format"),
         ("image.png", "image.png, line 1: not UJIpenchars2's format: "),
-        ("folder", "error: cannot read "),
+        ("uji.txt", "error: cannot write into "),  # its output folder is a file
     ]
+    (tmp_path / "uji.txt").write_text(UJI_SAMPLE, encoding="utf-8")
     for name, expected in cases:
-        code, err, _ = run_in_process("ujipen.py", [str(tmp_path / name), str(tmp_path / "out")], monkeypatch, capsys)
+        out = tmp_path / ("short.txt" if name == "uji.txt" else "out")
+        code, err, _ = run_in_process("ujipen.py", [str(tmp_path / name), str(out)], monkeypatch, capsys)
         assert code == 1 and expected in err, (name, code, err[-2000:])
-    (tmp_path / "folder").mkdir()
-    code, err, out = run_in_process("ujipen.py", [str(tmp_path / "latin1.txt"), str(tmp_path / "short.txt")],
-                                    monkeypatch, capsys)  # another encoding reads; a file is no folder to write into
-    assert code == 1 and "error: cannot write into " in err and "short.txt" in err, err
+    (tmp_path / "latin1.txt").write_bytes(UJI_SAMPLE.replace("ñ", "\xf1").encode("latin-1"))
+    code, err, out = run_in_process("ujipen.py", [str(tmp_path / "latin1.txt"), str(tmp_path / "out")], monkeypatch,
+                                    capsys)
+    assert code == 0 and "Wrote 2 digits to " in out, err  # another encoding of its accented letters reads too
