@@ -37,7 +37,8 @@ def training_summary(metrics: dict) -> str:
     """One line on the training run: recipe, seed, device, the first epoch at >= 99.4%, the best accuracy."""
     m = metrics
     return (f"Training run (recipe `{m['recipe']['name']}`, seed {m['args']['seed']}, {m['device']}): first epoch "
-            f">= 99.4%: {m.get('first_epoch_at_99_4')}, best {m.get('best_accuracy')}% at epoch {m.get('best_epoch')}")
+            f">= 99.4%: {m.get('first_epoch_at_99_4') or 'never'}, best {m.get('best_accuracy')}% "
+            f"at epoch {m.get('best_epoch')}")
 
 
 def percent(p: float) -> str:

@@ -99,7 +99,8 @@ class Run:
             raise RunError(f"a resumed run keeps its schedule, data order and output file, but these differ: "
                            f"{'; '.join(changed)}. Leave them out to resume, or start a new run with another --out.")
         settings = {**given, **{k: saved[k] for k in SCHEDULE}, "out": str(out),
-                    "data_dir": given.get("data_dir") or saved["data_dir"],
+                    "data_dir": str(Path(given["data_dir"]).expanduser().absolute()) if given.get("data_dir")
+                    else saved["data_dir"],
                     "deterministic": bool(given.get("deterministic") or saved.get("deterministic"))}
         return cls(settings, ckpt, path, saved_recipe(ckpt["metrics"].get("recipe"), path))
 

@@ -56,3 +56,11 @@ def test_every_layer_view_labels_the_class_scores_by_digit_and_marks_the_predict
     result = analyze(load_model(), str(ROOT / "examples" / "mnist_test_0000_digit7.png"), with_layers=True)
     marked = [bool((np.asarray(result.layers[b]) == (220, 30, 30)).all(-1).any()) for b in result.layers]
     assert marked == [False, False, False, True]  # the prediction's mark, as on the block-4 grid
+
+
+def test_the_model_tab_says_never_for_a_run_that_did_not_reach_the_target():
+    from mnist_net.report import training_summary
+
+    metrics = {"recipe": {"name": "assignment"}, "args": {"seed": 2}, "device": "CPU", "first_epoch_at_99_4": None,
+               "best_accuracy": 99.35, "best_epoch": 19}
+    assert ">= 99.4%: never, best 99.35% at epoch 19" in training_summary(metrics)

@@ -150,7 +150,7 @@ def test_resume_rejects_a_plain_weights_file_and_an_incomplete_checkpoint(tmp_pa
     assert "not a complete train.py checkpoint" in err and "Traceback" not in err
 
 
-def test_resume_trains_with_the_recipe_the_checkpoint_saved(tmp_path, capsys):
+def test_resume_trains_with_the_recipe_the_checkpoint_saved(tmp_path, capsys, monkeypatch):
     from mnist_net.checkpoint import save_weights
 
     older = {k: v for k, v in RECIPES["reliable"].__dict__.items() if k not in ("shear_degrees", "scale", "thicken")}
@@ -159,6 +159,8 @@ def test_resume_trains_with_the_recipe_the_checkpoint_saved(tmp_path, capsys):
     p = tmp_path / "w.last.pt"
     save_weights(Net(), p, metrics={"args": args, "recipe": older}, train_state=state)
     recipe = run_module.Run.resume(p, {}).recipe  # a run begun before the recipe gained slant, scale and strokes
+    monkeypatch.chdir(tmp_path)  # a --data-dir given on resume is kept absolute, as a new run's is
+    assert run_module.Run.resume(p, {"data_dir": "mnist"}).settings["data_dir"] == str(tmp_path / "mnist")
     assert (recipe.shear_degrees, recipe.scale, recipe.thicken) == (0.0, 0.0, 0.0)
     assert recipe.rotate_degrees == 7.0 and recipe.cycle_momentum == (0.85, 0.95)
 
