@@ -78,7 +78,7 @@ try:
     MODEL, MODEL_ERROR = load_model(WEIGHTS), None
 except WeightsError as e:  # the app still starts, and says why it cannot predict
     MODEL, MODEL_ERROR = None, str(e)
-DETECTOR = novelty.load(WEIGHTS) if MODEL is not None else None  # None: digits are read without the check
+DETECTOR = novelty.load(WEIGHTS)  # None: digits are read without the check
 RATES = novelty.read_rates(WEIGHTS)
 REPORT = load_report(WEIGHTS)
 GALLERY = REPORT.misclassified  # all of the mistakes, or the 100 most confident (evaluate.GALLERY_SIZE)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from .explain import saliency, saliency_overlay
 from .model import Net
-from .novelty import Detector, novelty, summary
+from .novelty import Detector, novelty
 from .render import input_image, layer_outputs, render_grid, stack_titled
 from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
 
@@ -244,7 +244,8 @@ def classify_image(model: Net | None, detector: Detector | None, path, weights, 
         return {"digit": None, "confidence": None, "probabilities": None, "is_digit": False, "novelty": None,
                 "threshold": _score(None if detector is None else detector.threshold), "message": message}
     if detector is None:
-        return {**result.classification(), "message": summary(weights, None, None)}
+        return {**result.classification(), "message": f"No not-a-digit detector beside {Path(weights).name}: "
+                f"is_digit is not checked (`python -m mnist_net.novelty` fits one)."}  # the name: not where it is kept
     return result.classification()
 
 

@@ -10,7 +10,6 @@ or redrawn with the brush, score above it. Fit: `python -m mnist_net.novelty`; m
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -106,7 +105,7 @@ def load(weights) -> Detector | None:
             return None
         detector = Detector(int(saved["hidden"]), int(saved["heads"]))
         detector.load_state_dict(saved["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, EOFError, pickle.UnpicklingError):
+    except Exception:  # weights_only runs nothing; a file that is not a detector fails in many ways
         return None
     return detector.eval()
 
@@ -262,7 +261,11 @@ def main(argv=None) -> int:
     except (WeightsError, DataError, FileNotFoundError) as e:  # FileNotFoundError: the handwriting fonts
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"Wrote {save(detector, args.weights)}")
+    try:
+        print(f"Wrote {save(detector, args.weights)}")
+    except OSError as e:
+        print(f"error: could not write {detector_path(args.weights)}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

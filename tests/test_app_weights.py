@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, free_port
-from mnist_net import checkpoint
+from mnist_net import checkpoint, novelty
 from mnist_net.model import Net
 
 
@@ -32,6 +32,8 @@ def make_bad(tmp_path, kind):
     elif kind == "truncated":
         checkpoint.save_weights(Net(), p)
         p.write_bytes(p.read_bytes()[:3000])
+    elif kind == "junk":  # the safe unpickler fails on these bytes with a KeyError, not an UnpicklingError
+        p.write_bytes(b"junk\n")
     elif kind == "wrong-architecture":
         sd = Net().state_dict()
         sd["block4.conv8.weight"] = torch.zeros(10, 16, 3, 3)
@@ -43,7 +45,7 @@ def make_bad(tmp_path, kind):
     return p
 
 
-KINDS = {"missing": "not found", "empty": "empty", "truncated": "truncated",
+KINDS = {"missing": "not found", "empty": "empty", "truncated": "truncated", "junk": "not a PyTorch file",
          "wrong-architecture": "different architecture", "wrong-type": "not an mnist_net weights file",
          "malicious": "Refused"}
 
@@ -63,14 +65,17 @@ def test_predict_reports_bad_weights(app_module, tmp_path, monkeypatch, kind):
     assert not (tmp_path / "pwned").exists()
 
 
-def test_app_process_starts_without_weights_and_says_why_and_one_whose_port_is_taken_says_so(tmp_path):
+def test_app_process_starts_with_unreadable_weights_and_says_why_and_one_whose_port_is_taken_says_so(tmp_path):
+    import shutil
     import socket
 
     from gradio_client import Client
 
     port = free_port()
+    weights = make_bad(tmp_path, "junk")
+    shutil.copy(novelty.detector_path(checkpoint.DEFAULT_WEIGHTS), novelty.detector_path(weights))
     # GRADIO_NUM_PORTS=1: were the port taken meanwhile, fail rather than serve on the next one unseen.
-    env = {**os.environ, "MNIST_NET_WEIGHTS": str(tmp_path / "missing.pt"), "GRADIO_SERVER_PORT": str(port),
+    env = {**os.environ, "MNIST_NET_WEIGHTS": str(weights), "GRADIO_SERVER_PORT": str(port),
            "GRADIO_NUM_PORTS": "1"}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -92,10 +97,11 @@ def test_app_process_starts_without_weights_and_says_why_and_one_whose_port_is_t
                 if proc.poll() is not None or time.time() > deadline:
                     pytest.fail(f"app did not start: {proc.stdout.read() if proc.poll() is not None else 'timeout'}")
                 time.sleep(0.5)
-        assert "missing.pt" in page  # the error banner is part of the page's config
+        assert "junk.pt" in page  # the error banner is part of the page's config
+        assert "No not-a-digit detector" not in page  # the Model tab still describes the detector beside them
         client = Client(url, verbose=False)
         result = client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict")
-        assert "not found" in result[-1] and "python train.py" in result[-1]
+        assert "not a PyTorch file" in result[-1] and "python train.py" in result[-1]
         # A client that sends a path where the sketchpad's dict goes is told what was expected, not only "error".
         with pytest.raises(Exception, match="valid dictionary or instance of EditorData"):
             client.predict("digit.png", api_name="/predict")

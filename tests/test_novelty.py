@@ -30,8 +30,9 @@ def test_the_shipped_detector_loads_safely_and_a_bad_file_is_no_detector(tmp_pat
     detector = novelty.load(DEFAULT_WEIGHTS)
     assert detector is not None and np.isfinite(float(detector.threshold))
     weights = tmp_path / "w.pt"
-    novelty.detector_path(weights).write_bytes(b"not a detector")
-    assert novelty.load(weights) is None
+    for junk in (b"not a detector", b"junk\n"):  # the second fails in the safe unpickler with a KeyError
+        novelty.detector_path(weights).write_bytes(junk)
+        assert novelty.load(weights) is None
     for bad in ({"format": "other/1", "heads": 5}, {"format": novelty.FORMAT, "heads": 0}):
         torch.save({"state_dict": detector.state_dict(), "hidden": 64, **bad}, novelty.detector_path(weights))
         assert novelty.load(weights) is None, bad
@@ -134,11 +135,23 @@ def test_fitting_refuses_missing_weights_with_a_message(tmp_path, capsys):
     assert stop.value.code == 2 and "--seed must be 0 or more" in capsys.readouterr().err
 
 
+def test_fitting_into_a_folder_it_cannot_write_says_so(tmp_path, monkeypatch, capsys):
+    # fitting itself (2 minutes) stands aside: what is under test is writing the fitted detector
+    monkeypatch.setattr(novelty, "load_model", lambda path: None)
+    monkeypatch.setattr(novelty, "fit", lambda *a, **k: novelty.Detector(hidden=4, heads=1))
+    monkeypatch.setattr("mnist_net.data.load_mnist", lambda *a, **k: type("D", (), {"images": None}))
+    (tmp_path / "taken").write_text("a file where the weights' folder would be")
+    assert novelty.main(["--weights", str(tmp_path / "taken" / "w.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "w.detector.pt" in err and "Traceback" not in err
+
+
 def test_weights_without_a_detector_say_so(app_module, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "DETECTOR", None)
     path = write(tmp_path, "one.png", np.pad(np.full((120, 16), 0, np.uint8), 60, constant_values=255))
     answer = app_module.classify({"path": path, "meta": {"_type": "gradio.FileData"}})
     assert answer["digit"] == 1 and answer["is_digit"] is None and "python -m mnist_net.novelty" in answer["message"]
+    assert str(app_module.WEIGHTS.parent) not in answer["message"]  # an API answer does not say where the server is
     assert "Prediction: **1**" in app_module.predict(path)[-1]  # read as before, without the check
     assert "`python -m mnist_net.novelty --weights" in novelty.summary(tmp_path / "w.pt", None, None)
 
