@@ -101,8 +101,6 @@ def _to_array(image) -> np.ndarray:
         if image.ndim >= 2:
             check_size(image.shape[1], image.shape[0])
         arr = image
-    elif isinstance(image, torch.Tensor):
-        arr = image.detach().cpu().numpy()
     else:
         raise SketchError(f"Expected an image (PIL image or array), got {type(image).__name__}.")
     if arr.dtype == bool:
