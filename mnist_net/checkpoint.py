@@ -112,8 +112,9 @@ def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
                            f"({found.group(1)}), which could run code when unpickled, so it was not unpickled. "
                            f"{_fix(path)}") from None
     except Exception as e:  # weights_only runs nothing; bytes that are not weights fail in many ways (KeyError, ...)
-        raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path} "
-                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__}). {_fix(path)}") from None
+        # torch's own words say what is wrong with a zip or a file; a KeyError's (a memo index) says nothing.
+        detail = f" ({str(e).splitlines()[0]})" if isinstance(e, (RuntimeError, OSError)) and str(e) else ""
+        raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path}{detail}. {_fix(path)}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
         kind = type(obj).__name__
         raise WeightsError(f"{path} is not an mnist_net weights file (found a {kind} without "
