@@ -175,7 +175,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             with gr.Accordion("Every layer of every block (tick the box under the canvas)", open=False) as every_layer:
                 with gr.Row():
                     layer_images = [image_view(f"{name}, layer by layer", f"{name}-layers",
-                                               "Tick the box under the canvas to see each layer of this block.")
+                                               "Draw with the box under the canvas ticked to see each layer.")
                                     for name in BLOCK_TITLES]
         outputs = [label, seen, *block_images, *layer_images, status]
         with gr.Tab("Model", id="model", elem_id="model-tab"):
@@ -200,7 +200,7 @@ with gr.Blocks(title="mnist_net: how a 14k-parameter CNN reads your digit", dele
             if MODEL is not None:
                 rows = architecture_rows(MODEL)
                 gr.Markdown(f"### Architecture: {sum(r[4] for r in rows):,} trainable parameters (the assignment's "
-                            "table; ReLUs are parameter-free and not listed)")
+                            "table, whose model applied ReLU as a function: no ReLU rows)")
                 gr.Dataframe(rows, headers=["block", "layer", "type", "output", "params"], interactive=False,
                              elem_id="architecture", max_height=400)
                 gr.Markdown("### What the first layers learned")

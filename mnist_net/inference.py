@@ -92,9 +92,10 @@ class Analysis:
         (best, p1), (second, p2) = self.top(2)
         if self.is_digit is False:
             return (f"\u26a0\ufe0f **This doesn't look like a digit.** Closest: **{best}**, {p1:.2%}: the softmax "
-                    f"still picks a digit, but the blocks' features are not those of a digit (novelty {self.novelty:.1f}, "
-                    f"above the threshold {self.threshold:.1f}; see the Model tab)."
-                    + (" Drawn this small, a digit's strokes fill its loops: try drawing it larger."
+                    f"still picks a digit, but the blocks' features are not those of a digit (novelty {self.novelty:.2f}, "
+                    f"above the threshold {self.threshold:.2f}; see the Model tab)."
+                    + (" Its strokes are thick for its size, which fills a digit's loops: if it is one, try drawing "
+                       "it larger."
                        if self.sketch is not None and self.sketch.thick else ""))
         return f"Prediction: **{best}** ({p1:.1%}); runner-up: **{second}** ({p2:.1%})."
 

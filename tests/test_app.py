@@ -207,7 +207,7 @@ def test_a_digit_drawn_small_is_told_to_be_drawn_larger(app_module):
     """With the ~28 px brush, an 8 some 100 px tall is mostly stroke: its loops fill, and it is flagged. Its strokes
     are thicker for its size than all but MNIST's thickest twentieth, so the answer says to draw it larger. Drawn full
     size it is read; a letter drawn full size is flagged with no such hint."""
-    hint = "try drawing it larger"
+    hint = "Its strokes are thick for its size, which fills a digit's loops: if it is one, try drawing it larger."
     small = app_module.predict(brushed(EIGHT, 0.45))[-1]
     assert "doesn't look like a digit" in small and hint in small, small
     assert app_module.predict(brushed(EIGHT, 1.0))[-1].startswith("Prediction: **8**")
