@@ -12,7 +12,7 @@ from .explain import saliency, saliency_overlay
 from .model import Net
 from .novelty import Detector, novelty
 from .render import input_image, layer_outputs, render_grid, stack_titled
-from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, preprocess
+from .sketch import MAX_PIXELS, Sketch, SketchError, check_size, decoded, preprocess
 
 # One layout for every window: at most 5 maps a row (block 1 as 2 x 5, blocks 2-3 as 4 x 4, block 4 as
 # 2 x 5) at ~48 px a map, at most 264 px wide, so a phone's ~340 px column shows every grid at its own
@@ -143,19 +143,28 @@ def image_from_editor(value) -> Image.Image | np.ndarray | None:
         return None
     for part in parts:  # before any is decoded: a layer can be as large as a whole image
         check_size(part.width, part.height)
-    base = parts[0].convert("RGBA")
+    check_total(sum(part.width * part.height for part in parts))
+    base = decoded(parts[0]).convert("RGBA")
     for layer in parts[1:]:
-        layer = layer.convert("RGBA")
+        layer = decoded(layer).convert("RGBA")
         if layer.size != base.size:
             layer = layer.resize(base.size)
         base = Image.alpha_composite(base, layer)
     return base
 
 
-def check_image_file(path) -> None:
-    """SketchError unless the file's header reads as an image of at most MAX_PIXELS; nothing is decoded."""
+def check_total(pixels: int) -> None:
+    """SketchError for a drawing whose images, each within MAX_PIXELS, are too large together (many layers)."""
+    if pixels > MAX_PIXELS:
+        raise SketchError(f"The drawing's images have {pixels:,} pixels together; up to "
+                          f"{MAX_PIXELS // 1_000_000} million are accepted.")
+
+
+def check_image_file(path) -> int:
+    """The file's pixel count; SketchError unless its header reads as an image of at most MAX_PIXELS (not decoded)."""
     with image_from_editor(str(path)) as image:  # Image.open keeps the file open until closed
         check_size(image.width, image.height)
+        return image.width * image.height
 
 
 def uploaded_drawing(value) -> dict:
@@ -177,9 +186,8 @@ def checked_before_decoding(decode):
     bomb (a 45 KB PNG of 20000x10000 px) or a truncated PNG gave a traceback and a bare "Error" instead."""
     def checked(payload):
         try:
-            for file in (payload.background, payload.composite, *payload.layers) if payload else ():
-                if getattr(file, "path", None):
-                    check_image_file(file.path)
+            files = (payload.background, payload.composite, *payload.layers) if payload else ()
+            check_total(sum(check_image_file(f.path) for f in files if getattr(f, "path", None)))
             return decode(payload)
         except (OSError, SyntaxError, ValueError) as e:  # SketchError is a ValueError
             return {"background": None, "layers": [], "composite": None, "error": str(e)}

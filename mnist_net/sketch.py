@@ -71,7 +71,7 @@ def check_size(width: int, height: int) -> None:
                           f"{MAX_PIXELS // 1_000_000} million pixels are accepted.")
 
 
-def _decoded(image: Image.Image) -> Image.Image:
+def decoded(image: Image.Image) -> Image.Image:
     """image reduced and decoded, or a SketchError saying why the file cannot be used."""
     check_size(image.width, image.height)
     try:
@@ -89,7 +89,7 @@ def _to_array(image) -> np.ndarray:
             and max(image.shape[:2]) > MAX_SIDE and (image.ndim == 2 or image.shape[2] in (3, 4)):
         image = Image.fromarray(image)
     if isinstance(image, Image.Image):
-        image = _decoded(image)
+        image = decoded(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(image, dtype=np.float64)
             top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0

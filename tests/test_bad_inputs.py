@@ -114,9 +114,12 @@ def test_truncated_or_oversized_files_give_a_message(app_module, tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (20000, 10000), 1).save(bomb)  # 45 KB on disk, 200 million pixels
     for path, text in ((cut, "image file is truncated"), (bomb, "images up to 64 million pixels")):
-        out = app_module.predict(str(path))
-        assert out[1] is None and "Could not read this image" in out[-1] and text in out[-1], out[-1]
-        assert app_module.saliency(str(path)) is None
+        # as a plain file, and as a sketchpad's background or layer (/explain takes those from API clients)
+        for value in (str(path), {"background": str(path), "layers": [], "composite": None},
+                      {"background": None, "layers": [str(path)], "composite": None}):
+            out = app_module.predict(value)
+            assert out[1] is None and "Could not read this image" in out[-1] and text in out[-1], out[-1]
+            assert app_module.saliency(value) is None
 
 
 def test_an_oversized_layer_is_refused_before_it_is_decoded(tmp_path):
@@ -175,6 +178,13 @@ def test_a_truncated_or_huge_upload_through_the_real_server_gets_a_message(serve
         assert result[0] is None or "label" not in result[0]
         assert "Could not read this image" in result[-1] and text in result[-1], result[-1]
         assert client.predict(value, api_name="/explain") is None
+    # Each under the limit, together over it: 8 such layers took 12 s and 3.7 GB of the server's memory.
+    layer = tmp_path / "layer.png"
+    Image.new("L", (6000, 6000), 255).save(layer)  # 36 million pixels
+    value = {"background": handle_file(str(layer)), "layers": [handle_file(str(layer))], "composite": None}
+    result = client.predict(value, api_name="/predict")
+    assert "72,000,000 pixels together; up to 64 million" in result[-1], result[-1]
+    assert client.predict(value, api_name="/explain") is None
     value = {"background": None, "layers": [], "composite": handle_file(str(good))}
     assert client.predict(value, api_name="/predict")[0]["label"] == "1"
 
