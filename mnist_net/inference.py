@@ -245,7 +245,8 @@ def classify_image(model: Net | None, detector: Detector | None, path, weights, 
     try:
         result = None if model is None or path is None else analyze(model, path, detector=detector, render=False)
         message = (f"The model could not be loaded. {model_error}" if model is None else
-                   "No image received: send one with gradio_client.handle_file." if path is None else
+                   "No image file received: send one with gradio_client.handle_file(path) (sketchpad dicts go to "
+                   "/predict)." if path is None else
                    "No ink found: the image is blank, or its ink too faint to read.")
     except SketchError as e:
         result, message = None, f"Could not read this image. {e}"

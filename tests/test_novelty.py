@@ -115,6 +115,10 @@ def test_classify_through_a_real_server(server, tmp_path, test_set):
                            api_name="/classify")
     assert blank["digit"] is None and blank["is_digit"] is False and "blank" in blank["message"]
     assert blank["threshold"] == letter["threshold"]  # rounded alike
+    drawing = {"background": None, "layers": [], "composite": handle_file(str(tmp_path / "blank.png"))}
+    sent_a_dict = client.predict(drawing, api_name="/classify")  # /predict's input, sent to /classify
+    assert sent_a_dict["digit"] is None and "handle_file(path)" in sent_a_dict["message"] and \
+        "/predict" in sent_a_dict["message"], sent_a_dict
     # Only files uploaded to the app are read, never a path on the server that a caller names (gradio_client would
     # upload a local file, so the request is made by hand): Gradio refuses it before the handler runs.
     import httpx
