@@ -41,7 +41,7 @@ class Net(nn.Module):
             + [("one1", nn.Conv2d(20, 10, 1)), ("pool1", nn.MaxPool2d(2))]))
         # 10x12x12 -> 16x10x10 -> 16x8x8
         self.block2 = nn.Sequential(OrderedDict(_stage(3, 10, 16, d) + _stage(4, 16, 16, d)))
-        # 16x8x8 -> 16x6x6 -> 16x4x4
+        # 16x8x8 -> 16x6x6 -> 16x4x4 (the assignment's prose has no ReLU after conv5; its code, followed here, does)
         self.block3 = nn.Sequential(OrderedDict(_stage(5, 16, 16, d) + _stage(6, 16, 16, d)))
         # 16x4x4 -> 16x2x2 -> (2x2 conv over the whole map) 10x1x1: the conv is the classifier
         self.block4 = nn.Sequential(OrderedDict(_stage(7, 16, 16, d) + [("conv8", nn.Conv2d(16, num_classes, 2))]))

@@ -246,10 +246,11 @@ def fit(model: Net, train_images: torch.Tensor, seed: int = 0, log=print) -> Det
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Fit the not-a-digit detector for a weights file (written beside it).")
+    p = argparse.ArgumentParser(prog="python -m mnist_net.novelty",
+                                description="Fit the not-a-digit detector for a weights file (written beside it).")
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="weights file (default: the shipped weights)")
     p.add_argument("--data-dir", default=None, help="torchvision MNIST root (default: as train.py's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="drawings' and fitting's seed (default: %(default)s)")
     args = p.parse_args(argv)
     if args.seed < 0:
         p.error(f"--seed must be 0 or more (got {args.seed})")  # numpy's generators take no negative seed
