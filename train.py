@@ -13,7 +13,7 @@ import torch
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError
 from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import summary_text
-from mnist_net.run import Run, RunError
+from mnist_net.run import DEFAULT_OUT, Run, RunError
 from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, choose_kernels, describe_device, pick_device, prepare,
                                  summary_lines)
 
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"torchvision MNIST root; downloaded there when missing (default: {default_data_dir()})")
     p.add_argument("--out", default=None,
                    help=f"best weights file; metrics, curves, evaluation and the *.last.pt checkpoint go beside it "
-                        f"(default: {DEFAULT_WEIGHTS}; with --train-subset N: runs/subset-N/mnist_net.pt)")
+                        f"(default: {DEFAULT_OUT}; the shipped {DEFAULT_WEIGHTS}, which the app serves, only when named)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--no-cuda-graph", action="store_true", help="on a GPU, launch each step's kernels one by one")
     p.add_argument("--deterministic", action="store_true",
@@ -42,8 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", default=None, help="continue the run saved in this *.last.pt checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = p.parse_args(argv)
-    if any(v is not None and v < 1 for v in (args.epochs, args.batch_size, args.train_subset)):
-        p.error("--epochs, --batch-size and --train-subset must be positive")
+    for flag in ("epochs", "batch_size", "train_subset"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be a positive whole number, got {getattr(args, flag)}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         p.error(f"--lr must be a positive number, got {args.lr}")
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
@@ -88,25 +89,35 @@ def main(argv=None) -> int:
     device_name = describe_device(device)
     print(f"Recipe: {run.recipe}\nDevice: {device_name}; train {len(train)}, test {len(test_labels)} "
           f"images; seed {s['seed']}; {s['epochs']} epochs of batch {s['batch_size']}"
+          + (f"; resuming after epoch {run.state['epoch']}" if run.state else "")
           + ("; deterministic cuDNN kernels" if s["deterministic"] and device.type == "cuda" else ""))
     choose_kernels(s["deterministic"])
     model, train = prepare(model, train, device)
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
     _, test = prepare(model, test_cpu, device)
+    out = shlex.quote(str(run.out))
     try:
         run.fit(model, train, test, device_name, not args.no_progress, not args.no_cuda_graph)
         result = run.finish(test_cpu, test_raw, test_labels)
     except (OSError, WeightsError) as e:  # e.g. a full disk; files are written atomically, earlier ones intact
         print(f"error: could not save the run's files: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, while the curves and evaluation were being written
+        print(f"\nInterrupted: the weights and checkpoint of the finished epochs are saved, their evaluation is not: "
+              f"python -m mnist_net.evaluate --weights {out} --artifacts {shlex.quote(str(run.out.parent))}",
+              file=sys.stderr)
+        result, run.stopped = None, 130
     if result is not None:
         for line in summary_lines(History(**run.record["history"]), best_epoch=run.record["best_epoch"]):
             print(line)
-        print(f"Best weights on the test set: {result.line()}\nSaved the best weights to {run.out}; the checkpoint, "
-              f"metrics, curves and evaluation beside them.\nFit their not-a-digit detector (the app's \"This doesn't "
-              f"look like a digit\"): python -m mnist_net.novelty --weights {shlex.quote(str(run.out))} --data-dir "
-              f"{shlex.quote(str(s['data_dir']))}")
-    if run.stopped == 130 and run.last.exists():
+        print(f"Best weights (epoch {run.record['best_epoch']}), evaluated again: {result.line()}\nSaved them to "
+              f"{run.out}; the checkpoint, metrics, curves and evaluation beside them.")
+    if result is not None and not run.stopped:
+        print(f"Fit their not-a-digit detector (the app's \"This doesn't look like a digit\"): python -m "
+              f"mnist_net.novelty --weights {out} --data-dir {shlex.quote(str(s['data_dir']))}\n"
+              f"Serve them: MNIST_NET_WEIGHTS={out} python app.py")
+    epochs_done = run.record.get("epochs_done") or (run.state or {}).get("epoch", 0)  # 0: an older run's checkpoint
+    if run.stopped == 130 and 0 < epochs_done < s["epochs"] and run.last.exists():
         print(f"Resume with: {run.resume_command()}", file=sys.stderr)
     return run.stopped or (0 if result is not None else 1)
 

@@ -31,12 +31,11 @@ class WeightsError(RuntimeError):
 
 def _fix(path: Path) -> str:
     path = Path(path)
-    if path.resolve() == DEFAULT_WEIGHTS.resolve():
-        return (f"Run `{TRAIN_COMMAND}` to produce good weights (or `git checkout -- weights/` to restore the "
-                f"shipped ones).")
-    if path.suffix == ".pt" and not path.name.endswith(".last.pt"):  # a name train.py --out accepts
-        return f"Run `{TRAIN_COMMAND} --out {shlex.quote(str(path))}` to produce good weights."
-    return f"Pass a weights file written by `{TRAIN_COMMAND}` (the default one is {DEFAULT_WEIGHTS})."
+    if path.suffix != ".pt" or path.name.endswith(".last.pt"):  # not a name train.py --out accepts
+        return f"Pass a weights file written by `{TRAIN_COMMAND}` (the shipped one is {DEFAULT_WEIGHTS})."
+    shipped = path.resolve() == DEFAULT_WEIGHTS.resolve()
+    return (f"Run `{TRAIN_COMMAND} --out {shlex.quote(str(path))}` to produce good weights"
+            + (" (or `git checkout -- weights/` to restore the shipped ones)." if shipped else "."))
 
 
 def _umask() -> int:
@@ -88,15 +87,17 @@ def save_weights(model: Net, path: str | os.PathLike, metrics: dict | None = Non
     atomic_torch_save(payload, path)
 
 
-def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
-    """Load a weights file safely (no code execution) and check its structure; raise WeightsError."""
+def read_checkpoint(path: str | os.PathLike | None = None, fix: str | None = None) -> dict:
+    """Load a weights file safely (no code execution) and check its structure; raise WeightsError, ending with `fix`
+    (default: how to make or restore such a file)."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    fix = fix or _fix(path)
     if not path.exists():
-        raise WeightsError(f"Weights file not found: {path}. {_fix(path)}")
+        raise WeightsError(f"Weights file not found: {path}. {fix}")
     if path.is_dir():
-        raise WeightsError(f"Weights path is a folder, not a file: {path}. {_fix(path)}")
+        raise WeightsError(f"Weights path is a folder, not a file: {path}. {fix}")
     if path.stat().st_size == 0:
-        raise WeightsError(f"Weights file is empty: {path}. {_fix(path)}")
+        raise WeightsError(f"Weights file is empty: {path}. {fix}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -107,18 +108,18 @@ def read_checkpoint(path: str | os.PathLike | None = None) -> dict:
         if found is None:
             raise WeightsError(f"Weights file is not a PyTorch file: {path} (the safe loader could not read it "
                                f"as one; nothing in it was run). "
-                               f"{_fix(path)}") from None
+                               f"{fix}") from None
         raise WeightsError(f"Refused to load {path}: it contains Python objects other than weights "
                            f"({found.group(1)}), which could run code when unpickled, so it was not unpickled. "
-                           f"{_fix(path)}") from None
+                           f"{fix}") from None
     except Exception as e:  # weights_only runs nothing; bytes that are not weights fail in many ways (KeyError, ...)
         # torch's own words say what is wrong with a zip or a file; a KeyError's (a memo index) says nothing.
         detail = f" ({str(e).splitlines()[0]})" if isinstance(e, (RuntimeError, OSError)) and str(e) else ""
-        raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path}{detail}. {_fix(path)}") from None
+        raise WeightsError(f"Weights file is truncated or not a PyTorch file: {path}{detail}. {fix}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
         kind = type(obj).__name__
         raise WeightsError(f"{path} is not an mnist_net weights file (found a {kind} without "
-                           f"format '{FORMAT}'). {_fix(path)}")
+                           f"format '{FORMAT}'). {fix}")
     return obj
 
 

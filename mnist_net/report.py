@@ -99,7 +99,7 @@ def load_report(weights: str | Path) -> ModelReport:
     except (OSError, ValueError, KeyError, TypeError) as e:
         metrics = None
         problems.append(f"Training metrics unavailable beside {weights} ({type(e).__name__}: {e}). "
-                        "`python train.py` writes them.")
+                        "`python train.py --out` writes them beside the weights it names.")
     try:
         eval_path, sprite_path = artifact_paths(weights, weights.parent)
         evaluation = read_json(eval_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 import time
@@ -23,6 +24,7 @@ from .training import DEFAULT_RECIPE, RECIPES, EvalResult, History, Recipe
 SCHEDULE = {"recipe": DEFAULT_RECIPE, "epochs": 19, "batch_size": 128, "lr": None, "dropout": None, "seed": 1,
             "train_subset": None}
 STATE_KEYS = ("epoch", "optimizer", "scheduler", "history", "rng")
+RESUME_FIX = "Pass the FILE.last.pt checkpoint that train.py writes beside a run's weights FILE.pt."
 
 
 class RunError(Exception):
@@ -46,11 +48,8 @@ def saved_recipe(saved: dict | None, path: Path) -> Recipe | None:
                        f"resume it with the version of mnist_net that wrote it.") from None
 
 
-def default_out(train_subset: int | None) -> Path:
-    """The shipped weights; a quick try on a subset goes to runs/subset-N/, never over them."""
-    if not train_subset:
-        return DEFAULT_WEIGHTS
-    return DEFAULT_WEIGHTS.parents[1] / "runs" / f"subset-{train_subset}" / DEFAULT_WEIGHTS.name
+# Runs go here unless --out says otherwise: never over the shipped weights, detector and rates in weights/.
+DEFAULT_OUT = DEFAULT_WEIGHTS.parents[1] / "runs" / DEFAULT_WEIGHTS.name
 
 
 class Run:
@@ -75,21 +74,28 @@ class Run:
         settings = {**given, **{k: v for k, v in SCHEDULE.items() if given.get(k) is None}}
         # Absolute: a run resumed from another folder reads the same data.
         settings["data_dir"] = str(Path(given.get("data_dir") or default_data_dir()).expanduser().absolute())
-        settings["out"] = str(given.get("out") or default_out(settings["train_subset"]))
+        settings["out"] = str(given.get("out") or DEFAULT_OUT)
+        out = Path(settings["out"]).absolute()
+        folder = out.parent
+        while not folder.exists():  # its first existing folder: checked now, not after the first epoch
+            folder = folder.parent
+        problem = ("it is a folder" if out.is_dir() else f"{folder} is a file" if not folder.is_dir()
+                   else f"{folder} is not writable" if not os.access(folder, os.W_OK) else None)
+        if problem:
+            raise RunError(f"cannot write --out {settings['out']}: {problem}")
         return cls(settings)
 
     @classmethod
     def resume(cls, path: Path, given: dict) -> "Run":
         """The run saved in a *.last.pt checkpoint; RunError if given settings would change its schedule."""
-        ckpt = read_checkpoint(path)
+        ckpt = read_checkpoint(path, fix=RESUME_FIX)
         saved, state = (ckpt.get("metrics") or {}).get("args"), ckpt.get("train_state")
         if state is None:
-            raise RunError(f"{path} has no training state to resume from; pass the *.last.pt file that train.py "
-                           f"writes beside the weights.")
+            raise RunError(f"{path} has no training state to resume from. {RESUME_FIX}")
         if (not isinstance(saved, dict) or any(k not in saved for k in SCHEDULE)
                 or not isinstance(state, dict) or any(k not in state for k in STATE_KEYS)):
             raise RunError(f"{path} is not a complete train.py checkpoint (its run settings or training state are "
-                           f"missing); pass the *.last.pt file that train.py writes beside the weights.")
+                           f"missing). {RESUME_FIX}")
         out = path.parent / Path(saved.get("out") or DEFAULT_WEIGHTS).name  # beside the checkpoint, wherever it moved
         changed = [f"--{k.replace('_', '-')} {given[k]} (the run used {saved[k]})"
                    for k in SCHEDULE if given.get(k) is not None and given[k] != saved[k]]

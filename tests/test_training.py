@@ -24,7 +24,7 @@ def test_short_real_training_learns(train_set, test_set):
     after = evaluate(model, held_out)
     assert history.train_loss[1] < history.train_loss[0]
     assert after.loss < before.loss / 3
-    assert after.accuracy > 80.0, after.line()  # chance is 10%
+    assert after.accuracy > 70.0, after.line()  # chance is 10%; 80-85% here, by the thread count (sums' order)
     assert history.test_accuracy[-1] == pytest.approx(after.accuracy)
 
 
@@ -143,6 +143,11 @@ def test_resume_rejects_a_plain_weights_file_and_an_incomplete_checkpoint(tmp_pa
     save_weights(Net(), p)
     assert train_cli.main(["--resume", str(p)]) == 2
     assert "no training state" in capsys.readouterr().err
+    for path in (tmp_path / "gone.last.pt", tmp_path / "junk.pt"):  # the advice is a checkpoint's, not new weights'
+        (tmp_path / "junk.pt").write_text("junk\n")
+        assert train_cli.main(["--resume", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "Pass the FILE.last.pt checkpoint" in err and "--out" not in err and "the default one" not in err, err
     p = tmp_path / "w.last.pt"
     save_weights(Net(), p, metrics={"epoch": 1}, train_state={"epoch": 1})  # no run settings, no history
     assert train_cli.main(["--resume", str(p)]) == 2
@@ -233,8 +238,8 @@ def test_cuda_path_selects_and_prepares_devices(train_set):
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--lr", "nan"], "--lr must be a positive number"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
-    (["--train-subset", "-5"], "--train-subset must be positive"),
-    (["--epochs", "0"], "--epochs, --batch-size and --train-subset must be positive"),
+    (["--train-subset", "-5"], "--train-subset must be a positive whole number, got -5"),
+    (["--epochs", "0"], "--epochs must be a positive whole number, got 0"),
     (["--seed", str(2**64)], "--seed must be between 0 and"),
     # Side files are named after the file without ".pt": m.pth would share (and overwrite) m.pt's.
     (["--out", "weights/mnist_net.pth"], "--out must name a .pt file"),
@@ -274,18 +279,30 @@ def test_cli_reports_a_failed_save_without_a_traceback(tmp_path, data_dir, capsy
     assert "error: could not save the run's files" in err and "No space left on device" in err and "Traceback" not in err
 
 
-def test_quick_tries_never_overwrite_the_shipped_weights(tmp_path, data_dir, monkeypatch):
+def test_runs_never_overwrite_the_shipped_weights(tmp_path, data_dir, monkeypatch, capsys):
     from mnist_net.checkpoint import DEFAULT_WEIGHTS
 
-    shipped = tmp_path / "weights" / "mnist_net.pt"  # stands in for the repository's weights/
-    monkeypatch.setattr(run_module, "DEFAULT_WEIGHTS", shipped)
+    # A student's `python train.py --epochs 1` replaced the shipped weights and deleted their detector and rates.
+    monkeypatch.setattr(run_module, "DEFAULT_OUT", tmp_path / "runs" / "mnist_net.pt")
     assert train_cli.main(["--train-subset", "256", "--epochs", "1", "--no-progress", "--data-dir", data_dir]) == 0
-    assert (tmp_path / "runs" / "subset-256" / "mnist_net.pt").exists()
-    assert (tmp_path / "runs" / "subset-256" / "mnist_net.eval.json").exists()
-    assert not shipped.parent.exists()
+    assert (tmp_path / "runs" / "mnist_net.pt").exists() and (tmp_path / "runs" / "mnist_net.eval.json").exists()
+    assert f"MNIST_NET_WEIGHTS={tmp_path / 'runs' / 'mnist_net.pt'} python app.py" in capsys.readouterr().out
     monkeypatch.undo()
     s = run_module.Run.new(vars(train_cli.parse_args([]))).settings
-    assert (s["out"], s["epochs"], s["batch_size"], s["seed"], s["recipe"]) == (str(DEFAULT_WEIGHTS), 19, 128, 1, "reliable")
+    assert (s["out"], s["epochs"], s["batch_size"], s["seed"], s["recipe"]) == (
+        str(DEFAULT_WEIGHTS.parents[1] / "runs" / "mnist_net.pt"), 19, 128, 1, "reliable")
+
+
+def test_an_unusable_out_is_refused_before_training(tmp_path, capsys, never_trains):
+    (tmp_path / "folder.pt").mkdir()
+    (tmp_path / "afile").write_text("")
+    for out, message in ((tmp_path / "folder.pt", "it is a folder"), (tmp_path / "afile" / "w.pt", "afile is a file")):
+        assert train_cli.main(["--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot write --out") and message in err and "Traceback" not in err, err
+    (tmp_path / "old.pt").write_text("an earlier run's")
+    with pytest.raises(AssertionError, match="started training"):  # an earlier run's file is replaced, as before
+        train_cli.main(["--out", str(tmp_path / "old.pt")])
 
 
 def test_a_killed_run_never_leaves_an_earlier_runs_evaluation_beside_new_weights(tmp_path, data_dir, monkeypatch,
@@ -362,6 +379,25 @@ def test_an_interrupt_before_the_first_epoch_says_nothing_was_saved(tmp_path, da
     assert code == 130 and not out.exists()
     err = capsys.readouterr().err
     assert "no epoch finished in this session" in err and "Nothing was saved" in err and "are saved" not in err
+    # A new run stopped before its first epoch has nothing to resume, even where an older run's checkpoint lies.
+    out.parent.mkdir(exist_ok=True)
+    out.with_name("w.last.pt").write_text("an older run's")
+    assert _run(tmp_path, "early", data_dir=data_dir)[0] == 130
+    assert "Resume with" not in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_while_evaluating_says_what_is_missing(tmp_path, data_dir, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "save_curves", interrupted)  # the first thing written after the last epoch
+    code, out = _run(tmp_path, "late", data_dir=data_dir)
+    assert code == 130 and out.exists() and out.with_name("w.last.pt").exists()
+    captured = capsys.readouterr()
+    err, printed = captured.err, captured.out
+    assert "their evaluation is not: python -m mnist_net.evaluate --weights" in err and "Traceback" not in err, err
+    assert "Resume with" not in err  # every epoch is done: resuming would do nothing
+    assert "mnist_net.novelty" not in printed  # no detector advice for a run that did not finish
 
 
 def test_recipes_state_the_optimiser_settings_they_train_with():
