@@ -98,15 +98,17 @@ def main(argv=None) -> int:
     out = shlex.quote(str(run.out))
     try:
         run.fit(model, train, test, device_name, not args.no_progress, not args.no_cuda_graph)
-        result = run.finish(test_cpu, test_raw, test_labels)
+        # The curves and evaluation take seconds: a second Ctrl-C, raised inside an import or a write, left them
+        # unwritten for good (resuming a finished run does nothing).
+        handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            result = run.finish(test_cpu, test_raw, test_labels)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     except (OSError, WeightsError) as e:  # e.g. a full disk; files are written atomically, earlier ones intact
         print(f"error: could not save the run's files: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # a second Ctrl-C, while the curves and evaluation were being written
-        print(f"\nInterrupted: the weights and checkpoint of the finished epochs are saved, their evaluation is not: "
-              f"python -m mnist_net.evaluate --weights {out} --artifacts {shlex.quote(str(run.out.parent))}",
-              file=sys.stderr)
-        result, run.stopped = None, 130
     if result is not None:
         for line in summary_lines(History(**run.record["history"]), best_epoch=run.record["best_epoch"]):
             print(line)

@@ -139,7 +139,8 @@ class Run:
                          on_epoch_end=self._save_epoch, resume_state=self.state, cuda_graph=cuda_graph)
         except KeyboardInterrupt:
             self.stopped = 130
-            print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved."
+            print("\nInterrupted: " + ("the best weights and metrics of the finished epochs are saved; evaluating them "
+                                       "takes a few seconds."
                                        if self.record else "no epoch finished in this session."), file=sys.stderr)
         except Diverged as e:
             self.stopped = 1
