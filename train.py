@@ -13,7 +13,7 @@ import torch
 from mnist_net.checkpoint import DEFAULT_WEIGHTS, WeightsError
 from mnist_net.data import DataError, MNISTTensors, default_data_dir, load_mnist, load_raw, normalize_uint8
 from mnist_net.model import summary_text
-from mnist_net.run import DEFAULT_OUT, Run, RunError
+from mnist_net.run import RUNS, Run, RunError
 from mnist_net.training import (DEFAULT_RECIPE, RECIPES, History, choose_kernels, describe_device, pick_device, prepare,
                                  summary_lines)
 
@@ -33,7 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"torchvision MNIST root; downloaded there when missing (default: {default_data_dir()})")
     p.add_argument("--out", default=None,
                    help=f"best weights file; metrics, curves, evaluation and the *.last.pt checkpoint go beside it "
-                        f"(default: {DEFAULT_OUT}; the shipped {DEFAULT_WEIGHTS}, which the app serves, only when named)")
+                        f"(default: {RUNS}/RECIPE-seedN[-subsetN]/mnist_net.pt; the shipped {DEFAULT_WEIGHTS}, which the app "
+                        f"serves, only when named)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--no-cuda-graph", action="store_true", help="on a GPU, launch each step's kernels one by one")
     p.add_argument("--deterministic", action="store_true",

@@ -48,8 +48,14 @@ def saved_recipe(saved: dict | None, path: Path) -> Recipe | None:
                        f"resume it with the version of mnist_net that wrote it.") from None
 
 
-# Runs go here unless --out says otherwise: never over the shipped weights, detector and rates in weights/.
-DEFAULT_OUT = DEFAULT_WEIGHTS.parents[1] / "runs" / DEFAULT_WEIGHTS.name
+RUNS = DEFAULT_WEIGHTS.parents[1] / "runs"
+
+
+def default_out(settings: dict) -> Path:
+    """runs/RECIPE-seedN[-subsetN]/mnist_net.pt: never the shipped weights (with their detector and rates), and
+    a quick try or the other recipe never over a full run."""
+    subset = f"-subset{settings['train_subset']}" if settings["train_subset"] else ""
+    return RUNS / f"{settings['recipe']}-seed{settings['seed']}{subset}" / DEFAULT_WEIGHTS.name
 
 
 class Run:
@@ -74,7 +80,7 @@ class Run:
         settings = {**given, **{k: v for k, v in SCHEDULE.items() if given.get(k) is None}}
         # Absolute: a run resumed from another folder reads the same data.
         settings["data_dir"] = str(Path(given.get("data_dir") or default_data_dir()).expanduser().absolute())
-        settings["out"] = str(given.get("out") or DEFAULT_OUT)
+        settings["out"] = str(given.get("out") or default_out(settings))
         out = Path(settings["out"]).absolute()
         folder = out.parent
         while not folder.exists():  # its first existing folder: checked now, not after the first epoch
@@ -82,7 +88,7 @@ class Run:
         problem = ("it is a folder" if out.is_dir() else f"{folder} is a file" if not folder.is_dir()
                    else f"{folder} is not writable" if not os.access(folder, os.W_OK) else None)
         if problem:
-            raise RunError(f"cannot write --out {settings['out']}: {problem}")
+            raise RunError(f"cannot write the run's weights to {settings['out']}: {problem}")
         return cls(settings)
 
     @classmethod

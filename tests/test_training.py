@@ -283,14 +283,18 @@ def test_runs_never_overwrite_the_shipped_weights(tmp_path, data_dir, monkeypatc
     from mnist_net.checkpoint import DEFAULT_WEIGHTS
 
     # A student's `python train.py --epochs 1` replaced the shipped weights and deleted their detector and rates.
-    monkeypatch.setattr(run_module, "DEFAULT_OUT", tmp_path / "runs" / "mnist_net.pt")
+    # A quick try never lands on a full run either.
+    monkeypatch.setattr(run_module, "RUNS", tmp_path / "runs")
     assert train_cli.main(["--train-subset", "256", "--epochs", "1", "--no-progress", "--data-dir", data_dir]) == 0
-    assert (tmp_path / "runs" / "mnist_net.pt").exists() and (tmp_path / "runs" / "mnist_net.eval.json").exists()
-    assert f"MNIST_NET_WEIGHTS={tmp_path / 'runs' / 'mnist_net.pt'} python app.py" in capsys.readouterr().out
+    out = tmp_path / "runs" / "reliable-seed1-subset256" / "mnist_net.pt"
+    assert out.exists() and out.with_name("mnist_net.eval.json").exists()
+    assert f"MNIST_NET_WEIGHTS={out} python app.py" in capsys.readouterr().out
     monkeypatch.undo()
     s = run_module.Run.new(vars(train_cli.parse_args([]))).settings
     assert (s["out"], s["epochs"], s["batch_size"], s["seed"], s["recipe"]) == (
-        str(DEFAULT_WEIGHTS.parents[1] / "runs" / "mnist_net.pt"), 19, 128, 1, "reliable")
+        str(DEFAULT_WEIGHTS.parents[1] / "runs" / "reliable-seed1" / "mnist_net.pt"), 19, 128, 1, "reliable")
+    s = run_module.Run.new(vars(train_cli.parse_args(["--recipe", "assignment", "--seed", "2"]))).settings
+    assert s["out"] == str(DEFAULT_WEIGHTS.parents[1] / "runs" / "assignment-seed2" / "mnist_net.pt")
 
 
 def test_an_unusable_out_is_refused_before_training(tmp_path, capsys, never_trains):
@@ -299,7 +303,7 @@ def test_an_unusable_out_is_refused_before_training(tmp_path, capsys, never_trai
     for out, message in ((tmp_path / "folder.pt", "it is a folder"), (tmp_path / "afile" / "w.pt", "afile is a file")):
         assert train_cli.main(["--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("error: cannot write --out") and message in err and "Traceback" not in err, err
+        assert err.startswith(f"error: cannot write the run's weights to {out}") and message in err and "Traceback" not in err, err
     (tmp_path / "old.pt").write_text("an earlier run's")
     with pytest.raises(AssertionError, match="started training"):  # an earlier run's file is replaced, as before
         train_cli.main(["--out", str(tmp_path / "old.pt")])
