@@ -58,6 +58,7 @@ def test_cli_writes_weights_metrics_curves(tmp_path, data_dir, capsys):
     text = capsys.readouterr().out
     assert text.count("Test set: Average loss:") == 3 and "Total params: 14,120" in text  # 2 epochs + the best
     assert "First epoch >= 99.4%" in text and "Time per epoch" in text
+    assert f"Serve them: MNIST_NET_WEIGHTS={out} python app.py" in text and "mnist_net.novelty --weights" in text
     metrics = json.loads(out.with_name("w.metrics.json").read_text())
     assert metrics["args"]["seed"] == 5 and metrics["recipe"]["name"] == "reliable"
     assert len(metrics["history"]["test_accuracy"]) == 2 and metrics["torch"] == torch.__version__
@@ -279,22 +280,17 @@ def test_cli_reports_a_failed_save_without_a_traceback(tmp_path, data_dir, capsy
     assert "error: could not save the run's files" in err and "No space left on device" in err and "Traceback" not in err
 
 
-def test_runs_never_overwrite_the_shipped_weights(tmp_path, data_dir, monkeypatch, capsys):
+def test_runs_never_overwrite_the_shipped_weights():
     from mnist_net.checkpoint import DEFAULT_WEIGHTS
 
-    # A student's `python train.py --epochs 1` replaced the shipped weights and deleted their detector and rates.
-    # A quick try never lands on a full run either.
-    monkeypatch.setattr(run_module, "RUNS", tmp_path / "runs")
-    assert train_cli.main(["--train-subset", "256", "--epochs", "1", "--no-progress", "--data-dir", data_dir]) == 0
-    out = tmp_path / "runs" / "reliable-seed1-subset256" / "mnist_net.pt"
-    assert out.exists() and out.with_name("mnist_net.eval.json").exists()
-    assert f"MNIST_NET_WEIGHTS={out} python app.py" in capsys.readouterr().out
-    monkeypatch.undo()
-    s = run_module.Run.new(vars(train_cli.parse_args([]))).settings
-    assert (s["out"], s["epochs"], s["batch_size"], s["seed"], s["recipe"]) == (
-        str(DEFAULT_WEIGHTS.parents[1] / "runs" / "reliable-seed1" / "mnist_net.pt"), 19, 128, 1, "reliable")
-    s = run_module.Run.new(vars(train_cli.parse_args(["--recipe", "assignment", "--seed", "2"]))).settings
-    assert s["out"] == str(DEFAULT_WEIGHTS.parents[1] / "runs" / "assignment-seed2" / "mnist_net.pt")
+    # A student's `python train.py --epochs 1` replaced the shipped weights and deleted their detector and rates;
+    # a quick try, or the other recipe, must not land on a full run either.
+    runs = DEFAULT_WEIGHTS.parents[1] / "runs"
+    for argv, folder in (([], "reliable-seed1"), (["--recipe", "assignment", "--seed", "2"], "assignment-seed2"),
+                         (["--train-subset", "256", "--epochs", "1"], "reliable-seed1-subset256")):
+        s = run_module.Run.new(vars(train_cli.parse_args(argv))).settings
+        assert s["out"] == str(runs / folder / "mnist_net.pt"), argv
+    assert (s["epochs"], s["batch_size"], s["seed"], s["recipe"]) == (1, 128, 1, "reliable")
 
 
 def test_an_unusable_out_is_refused_before_training(tmp_path, capsys, never_trains):
@@ -403,7 +399,7 @@ def test_a_second_ctrl_c_while_evaluating_waits_for_the_evaluation(tmp_path, dat
 
     before = signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(run_module, "save_curves", interrupted_twice)
-    code, out = _run(tmp_path, "late", data_dir=data_dir)
+    code, out = _run(tmp_path, "late", "--epochs", "1", data_dir=data_dir)
     assert code == 0 and out.with_name("w.curves.png").exists() and out.with_name("w.eval.json").exists()
     assert "Traceback" not in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works again afterwards
