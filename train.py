@@ -33,8 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"torchvision MNIST root; downloaded there when missing (default: {default_data_dir()})")
     p.add_argument("--out", default=None,
                    help=f"best weights file; metrics, curves, evaluation and the *.last.pt checkpoint go beside it "
-                        f"(default: {RUNS}/RECIPE-seedN[-subsetN]/mnist_net.pt; the shipped {DEFAULT_WEIGHTS}, which the app "
-                        f"serves, only when named)")
+                        f"(default: {RUNS}/RECIPE-seedN[-subsetN]/mnist_net.pt; the shipped {DEFAULT_WEIGHTS}, "
+                        f"which the app serves, only when named)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     p.add_argument("--no-cuda-graph", action="store_true", help="on a GPU, launch each step's kernels one by one")
     p.add_argument("--deterministic", action="store_true",
@@ -96,7 +96,6 @@ def main(argv=None) -> int:
     model, train = prepare(model, train, device)
     test_cpu = MNISTTensors(normalize_uint8(test_raw), test_labels)
     _, test = prepare(model, test_cpu, device)
-    out = shlex.quote(str(run.out))
     try:
         run.fit(model, train, test, device_name, not args.no_progress, not args.no_cuda_graph)
         # The curves and evaluation take seconds: a second Ctrl-C, raised inside an import or a write, left them
@@ -115,10 +114,11 @@ def main(argv=None) -> int:
             print(line)
         print(f"Best weights (epoch {run.record['best_epoch']}), evaluated again: {result.line()}\nSaved them to "
               f"{run.out}; the checkpoint, metrics, curves and evaluation beside them.")
-    if result is not None and not run.stopped:
-        print(f"Fit their not-a-digit detector (the app's \"This doesn't look like a digit\"): python -m "
-              f"mnist_net.novelty --weights {out} --data-dir {shlex.quote(str(s['data_dir']))}\n"
-              f"Serve them: MNIST_NET_WEIGHTS={out} python app.py")
+        if not run.stopped:
+            out = shlex.quote(str(run.out))
+            print(f"Fit their not-a-digit detector (the app's \"This doesn't look like a digit\"): python -m "
+                  f"mnist_net.novelty --weights {out} --data-dir {shlex.quote(str(s['data_dir']))}\n"
+                  f"Serve them: MNIST_NET_WEIGHTS={out} python app.py")
     epochs_done = run.record.get("epochs_done") or (run.state or {}).get("epoch", 0)  # 0: an older run's checkpoint
     if run.stopped == 130 and 0 < epochs_done < s["epochs"] and run.last.exists():
         print(f"Resume with: {run.resume_command()}", file=sys.stderr)
